@@ -1,0 +1,127 @@
+import { join, resolve } from 'node:path';
+import pino from 'pino';
+import type { FarmEvent } from '../../core/types.js';
+import { GFS_PREFIX, startLocalFarm } from '../farm/local-farm.js';
+
+export interface DevOptions {
+  data: string;
+  host: string;
+  port: number;
+  regions: string;
+  workersPerRegion: number;
+  slots: number;
+  syncDelay: number;
+  pluginsDir?: string;
+  headless?: boolean;
+}
+
+function describeEvent(e: FarmEvent): string | undefined {
+  const d = e.data;
+  switch (e.type) {
+    case 'job.submitted':
+      return `job ${e.jobId} submitted: "${String(d.name)}" (${String(d.tasks)} tasks, ${String(d.plugin)})`;
+    case 'job.finished':
+      return `job ${e.jobId} completed`;
+    case 'job.failed':
+      return `job ${e.jobId} failed: ${String(d.reason)}`;
+    case 'job.error':
+      return `job ${e.jobId} task ${e.taskIndex} error on ${e.worker}: ${String(d.message)}`;
+    case 'worker.started':
+      return `worker ${e.worker} started`;
+    case 'worker.stalled':
+      return `worker ${e.worker} stalled; its tasks were requeued`;
+    case 'worker.stopped':
+      return `worker ${e.worker} stopped`;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * `drover dev`: the miniature render farm. One manager on an embedded SQLite file, a
+ * simulated multi-region global file system, worker processes in each region; everything
+ * stopped cleanly on Ctrl-C or SIGTERM.
+ */
+export async function dev(o: DevOptions): Promise<void> {
+  const data = resolve(o.data);
+  const regions = o.regions
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
+  const logger = pino(
+    { name: 'drover' },
+    pino.destination({ dest: join(data, 'logs', 'manager.log'), mkdir: true, sync: false }),
+  );
+  const farm = await startLocalFarm({
+    data,
+    host: o.host,
+    port: o.port,
+    regions,
+    workersPerRegion: o.workersPerRegion,
+    slots: o.slots,
+    syncDelayMs: o.syncDelay * 1000,
+    logger,
+    ...(o.pluginsDir ? { pluginsDir: resolve(o.pluginsDir) } : {}),
+  });
+  const { manager } = farm;
+  const gfsSync = manager.farm.plugins?.show('gfs-sync');
+
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  say('Drover miniature render farm');
+  say(`  manager  ${manager.url}  (store ${join(data, 'drover.db')})`);
+  for (const region of regions) {
+    say(
+      `  region   ${region}: ${[...farm.workers.keys()].filter((n) => n.startsWith(`${region}-`)).join(', ')}`,
+    );
+  }
+  say(
+    `  gfs      ${GFS_PREFIX} is a simulated global file system, one site per region, synced after ${o.syncDelay}s (${farm.gfsRoot})`,
+  );
+  say(
+    `  gfs-sync ${gfsSync?.state ?? 'not loaded'} (turn it on: npx drover plugin state gfs-sync global)`,
+  );
+  say(`  logs     ${farm.logDir}`);
+  if (manager.adminToken) {
+    say(
+      `  token    ${manager.adminToken}  (admin; in ${join(data, 'admin-token')}, which the CLI reads from this folder)`,
+    );
+  }
+  if (!o.headless) {
+    // The token in the address is taken once by the monitor and removed from the address bar.
+    const query = manager.adminToken ? `/?token=${encodeURIComponent(manager.adminToken)}` : '/';
+    say(`  monitor  ${manager.url}${query}`);
+  }
+  say('Try, in another terminal:');
+  say(
+    '  npx drover submit --plugin builtin-render --frames 1-24 --chunk-size 2 --output-dir ./renders --wait',
+  );
+  say('  npx drover jobs');
+  say('Ctrl-C stops the farm.');
+
+  // Tell the user what happens on the farm, from the event log.
+  let after = await manager.farm.store.latestEventSeq();
+  const follow = setInterval(() => {
+    manager.farm.store
+      .listEvents({ after, limit: 500 })
+      .then((events) => {
+        for (const e of events) {
+          after = e.seq;
+          const line = describeEvent(e);
+          if (line) say(`[${new Date(e.at).toLocaleTimeString()}] ${line}`);
+        }
+      })
+      .catch(() => undefined);
+  }, 500);
+
+  await new Promise<void>((done) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      say('stopping the farm…');
+      clearInterval(follow);
+      void farm.stop().then(done);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

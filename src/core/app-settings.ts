@@ -1,0 +1,269 @@
+import { z } from 'zod';
+import { invalid } from './errors.js';
+import { absolutePath } from './job-spec.js';
+
+/**
+ * The settings (`pluginInfo`) of each built-in application plugin. The manager validates a
+ * job's `pluginInfo` with these at submission, so a typo fails the submission instead of a
+ * task on some worker an hour later; the worker parses them again to apply the defaults.
+ *
+ * Settings are strict objects: an unknown key is refused and the message lists the known
+ * ones. Numbers and booleans are also accepted as strings (`"4"`, `"true"`), because
+ * Deadline-style submitters write plugin info as `key=value` text.
+ */
+
+/** An integer setting in `[min, max]`; a string of digits is read as its number. */
+function intSetting(min: number, max: number) {
+  return z.preprocess(
+    (v) => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v),
+    z
+      .number({ error: `must be a whole number from ${min} to ${max}` })
+      .int(`must be a whole number from ${min} to ${max}`)
+      .min(min, `must be at least ${min}`)
+      .max(max, `must be at most ${max}`),
+  );
+}
+
+/** A boolean setting; `"true"`/`"false"` (any case) are read as booleans. */
+function boolSetting() {
+  return z.preprocess(
+    (v) =>
+      typeof v === 'string' && /^(true|false)$/i.test(v.trim()) ? /^true$/i.test(v.trim()) : v,
+    z.boolean({ error: 'must be true or false' }),
+  );
+}
+
+function stringSetting(what = 'a string') {
+  return z.string({
+    error: (issue) => (issue.input === undefined ? 'is required' : `must be ${what}`),
+  });
+}
+
+function enumSetting<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, { error: `must be one of ${values.join(', ')}` });
+}
+
+const stringList = z
+  .array(z.string({ error: 'must be a string' }), { error: 'must be a list of strings' })
+  .max(1000, 'at most 1000 entries');
+
+/**
+ * Splits a command line on whitespace, the way a user expects from a shell but without one:
+ * double quotes group words into one argument and are removed (`-o "my file.png"` gives
+ * `-o`, `my file.png`; `""` gives an empty argument). There are no other escapes: use
+ * `<QUOTE>` for a literal double quote. Returns undefined when a quote is not closed.
+ */
+export function splitArguments(line: string): string[] | undefined {
+  const args: string[] = [];
+  let current = '';
+  let inToken = false;
+  let inQuotes = false;
+  for (const ch of line) {
+    if (ch === '"') {
+      inQuotes = !inQuotes;
+      inToken = true;
+    } else if (!inQuotes && /\s/.test(ch)) {
+      if (inToken) args.push(current);
+      current = '';
+      inToken = false;
+    } else {
+      current += ch;
+      inToken = true;
+    }
+  }
+  if (inQuotes) return undefined;
+  if (inToken) args.push(current);
+  return args;
+}
+
+/** A list of strings, or one string split by `splitArguments`. */
+const argumentsSetting = z.preprocess(
+  (value, ctx) => {
+    if (typeof value !== 'string') return value;
+    const args = splitArguments(value);
+    if (args === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'has a double quote that is never closed' });
+      return z.NEVER;
+    }
+    return args;
+  },
+  z
+    .array(z.string({ error: 'must be a string' }), {
+      error: 'must be a list of strings or a string',
+    })
+    .max(1000, 'at most 1000 entries'),
+);
+
+const absolutePathSetting = z
+  .string({
+    error: (issue) => (issue.input === undefined ? 'is required' : 'must be an absolute path'),
+  })
+  .pipe(absolutePath);
+
+/** `CommandLine`: runs an executable with arguments, once per task or once per frame. */
+export const commandLineSettingsSchema = z.strictObject({
+  /** A program name looked up on PATH, or a path. Never run through a shell. */
+  executable: stringSetting().trim().min(1, 'must not be empty'),
+  /**
+   * A list of arguments, or one string split on whitespace with double quotes grouping
+   * (see `splitArguments`). Tokens such as `{frame}` and `<STARTFRAME%4>` are replaced.
+   */
+  arguments: argumentsSetting.default([]),
+  workingDirectory: absolutePathSetting.optional(),
+  /** Run one process per frame of the task instead of one per task. */
+  perFrame: boolSetting().default(false),
+});
+export type CommandLineSettings = z.output<typeof commandLineSettingsSchema>;
+
+/** The scenes the built-in renderer can draw. */
+export const builtinRenderScenes = ['spheres', 'mandelbrot'] as const;
+export type BuiltinRenderScene = (typeof builtinRenderScenes)[number];
+
+const outputPattern = z
+  .string({ error: 'must be a file name pattern such as frame_####.png' })
+  .min(1, 'must not be empty')
+  .max(1024)
+  .superRefine((p, ctx) => {
+    const problem = outputPatternProblem(p);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+function outputPatternProblem(p: string): string | undefined {
+  if (/^([\\/]|[A-Za-z]:)/.test(p)) {
+    return 'must be relative to the job output directory, not absolute';
+  }
+  if (p.split(/[\\/]+/).some((s) => s === '..')) return 'must not contain a ".." segment';
+  if (!p.includes('#')) return 'must contain # padding for the frame number (frame_####.png)';
+  if (!/\.png$/i.test(p)) return 'must end with .png (the built-in renderer writes PNG)';
+  return undefined;
+}
+
+/** `builtin-render`: Drover's own small CPU renderer, writing real PNG frames. */
+export const builtinRenderSettingsSchema = z.strictObject({
+  width: intSetting(16, 4096).default(320),
+  height: intSetting(16, 4096).default(180),
+  /** Samples per pixel (antialiasing). */
+  samples: intSetting(1, 64).default(1),
+  scene: enumSetting(builtinRenderScenes).default('spheres'),
+  /** File name under the job's first output directory; each run of `#` is the zero-padded frame. */
+  outputPattern: outputPattern.default('frame_####.png'),
+  /** Extra sleep per frame, so tests and demos can have tasks that last a while. */
+  frameDelayMs: intSetting(0, 60_000).default(0),
+});
+export type BuiltinRenderSettings = z.output<typeof builtinRenderSettingsSchema>;
+
+/** Blender's `-F` image formats. */
+export const blenderFormats = [
+  'PNG',
+  'JPEG',
+  'JPEG2000',
+  'BMP',
+  'TGA',
+  'RAWTGA',
+  'TIFF',
+  'OPEN_EXR',
+  'OPEN_EXR_MULTILAYER',
+  'HDR',
+  'CINEON',
+  'DPX',
+  'WEBP',
+  'IRIS',
+] as const;
+
+/** `Blender`: a background render (`blender -b scene.blend … -a`). */
+export const blenderSettingsSchema = z.strictObject({
+  sceneFile: absolutePathSetting,
+  /** Blender's `-o` pattern (`//render/frame_####`, `/out/shot_###.exr`). */
+  outputPath: stringSetting().min(1, 'must not be empty').max(1024).optional(),
+  format: enumSetting(blenderFormats).optional(),
+  /** Blender's `-E`: `CYCLES`, `BLENDER_EEVEE`, `BLENDER_EEVEE_NEXT`, `BLENDER_WORKBENCH`, … */
+  engine: stringSetting()
+    .regex(/^[A-Za-z0-9_]+$/, 'must be an engine name such as CYCLES or BLENDER_EEVEE')
+    .optional(),
+  /** Blender's `-t`; 0 = all cores. */
+  threads: intSetting(0, 1024).optional(),
+  executable: stringSetting().trim().min(1, 'must not be empty').default('blender'),
+  /** Added before the final `-a`/`-f` (e.g. `--python-expr …`, `--cycles-device CUDA`). */
+  extraArguments: stringList.default([]),
+});
+export type BlenderSettings = z.output<typeof blenderSettingsSchema>;
+
+/** The global file systems the folder job can ask about sync state. */
+export const gfsKinds = ['hammerspace', 'simulated', 'local'] as const;
+
+/**
+ * `MakeDirectories`: the gfs-sync plugin's folder job. Creates the directories, then polls
+ * the global file system until each one has reached every site or the count runs out.
+ */
+export const makeDirectoriesSettingsSchema = z.strictObject({
+  directories: z
+    .array(absolutePathSetting, { error: 'must be a list of absolute paths' })
+    .min(1, 'must name at least one directory')
+    .max(64, 'at most 64 directories'),
+  /** Seconds between two checks. */
+  iterationDelay: intSetting(0, 100).default(1),
+  /** Checks before giving up (0: every directory is reported timed out). */
+  iterationCount: intSetting(0, 500).default(20),
+  gfs: enumSetting(gfsKinds).default('local'),
+  /** The simulated GFS's root folder, as the worker sees it. */
+  gfsRoot: absolutePathSetting.optional(),
+});
+export type MakeDirectoriesSettings = z.output<typeof makeDirectoriesSettingsSchema>;
+
+/** Each folder's outcome, in Deadline's Hammerspace plugin's words. */
+export type FolderOutcome = 'Sync Complete' | 'Sync Timed Out' | 'Sync Skipped';
+/**
+ * The last line the folder job prints: `DROVER_GFS_SYNC {"outcomes": [...]}`, outcomes in
+ * the order of `directories`, so the manager can keep them as data on the jobs.
+ */
+export const FOLDER_RESULT_PREFIX = 'DROVER_GFS_SYNC ';
+
+/**
+ * The settings schema of each built-in application plugin, by plugin name. A job naming a
+ * plugin that is not here is refused.
+ */
+export const appSettingsSchemas: Record<string, z.ZodType> = {
+  CommandLine: commandLineSettingsSchema,
+  'builtin-render': builtinRenderSettingsSchema,
+  Blender: blenderSettingsSchema,
+  MakeDirectories: makeDirectoriesSettingsSchema,
+};
+
+/** The plugin names jobs may use. */
+export const knownApps: string[] = Object.keys(appSettingsSchemas);
+
+/**
+ * Parses plugin settings with `schema`, or throws `invalid_input` naming the first bad
+ * setting (`pluginInfo.width: must be at most 4096`).
+ */
+export function parseAppSettings<S extends z.ZodType>(schema: S, pluginInfo: unknown): z.output<S> {
+  const result = schema.safeParse(pluginInfo ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  if (!issue) throw invalid('pluginInfo', 'is not valid');
+  if (issue.code === 'unrecognized_keys') {
+    const known = schema instanceof z.ZodObject ? Object.keys(schema.shape).join(', ') : '';
+    const key = issue.keys[0] ?? '';
+    throw invalid(
+      `pluginInfo.${key}`,
+      `is not a setting of this plugin${known ? ` (settings: ${known})` : ''}`,
+    );
+  }
+  throw invalid(['pluginInfo', ...issue.path.map(String)].join('.'), issue.message);
+}
+
+/**
+ * Validates a job's plugin and its settings at submission: refuses an unknown plugin name
+ * (listing the known ones) and bad settings. Returns the settings with defaults applied.
+ */
+export function validatePluginInfo(plugin: string, pluginInfo: unknown): unknown {
+  // `hasOwn`, so `toString` and friends are not taken for plugins.
+  const schema = Object.hasOwn(appSettingsSchemas, plugin) ? appSettingsSchemas[plugin] : undefined;
+  if (!schema) {
+    throw invalid(
+      'plugin',
+      `unknown application plugin "${plugin}" (known: ${knownApps.join(', ')})`,
+    );
+  }
+  return parseAppSettings(schema, pluginInfo);
+}

@@ -1,0 +1,157 @@
+import { z } from 'zod';
+import { absolutePathProblem, trimTrailingSeparator } from './paths.js';
+
+/**
+ * What a user submits: Drover's job fields, modelled on Deadline's JobInfo keys (the
+ * Deadline name is given where it differs). Every size is bounded so one request cannot
+ * exhaust the store.
+ */
+const name = z.string().trim().min(1).max(256);
+const shortName = z
+  .string()
+  .trim()
+  .max(128)
+  .regex(/^[^\s,]*$/, 'must not contain spaces or commas');
+const text = z.string().max(4096);
+const nameList = z.array(shortName.min(1)).max(1000);
+const keyValues = z
+  .record(z.string().min(1).max(256), z.string().max(8192))
+  .refine((r) => Object.keys(r).length <= 256, 'at most 256 entries');
+
+export const absolutePath = z
+  .string()
+  .superRefine((p, ctx) => {
+    const problem = absolutePathProblem(p);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .transform(trimTrailingSeparator);
+
+/** A plugin setting: a string, a number, a boolean or a list of strings. */
+export const pluginValue = z.union([
+  z.string().max(65536),
+  z.number().finite(),
+  z.boolean(),
+  z.array(z.string().max(65536)).max(1000),
+]);
+
+export const jobStates = [
+  'pending',
+  'queued',
+  'rendering',
+  'suspended',
+  'completed',
+  'failed',
+  'archived',
+  'deleted',
+] as const;
+export type JobState = (typeof jobStates)[number];
+
+export const taskStates = [
+  'pending',
+  'queued',
+  'rendering',
+  'completed',
+  'failed',
+  'suspended',
+] as const;
+export type TaskState = (typeof taskStates)[number];
+
+export const onCompleteActions = ['nothing', 'archive', 'delete'] as const;
+export type OnCompleteAction = (typeof onCompleteActions)[number];
+
+export const jobSubmissionSchema = z
+  .object({
+    name: name.default('Untitled'),
+    batchName: z.string().trim().max(256).default(''),
+    user: z.string().trim().max(128).default(''),
+    machineName: z.string().trim().max(256).default(''),
+    department: z.string().trim().max(256).default(''),
+    comment: text.default(''),
+    /** The application plugin that turns a task into a process (`CommandLine`, `builtin-render`, …). */
+    plugin: z.string().trim().min(1).max(64),
+    pluginInfo: z
+      .record(z.string().min(1).max(256), pluginValue)
+      .refine((r) => Object.keys(r).length <= 256, 'at most 256 settings')
+      .default({}),
+    /** Frame list, e.g. `1-100`, `1-100x5`, `1,3,7`. Deadline: Frames (default 0). */
+    frames: z.string().max(10_000).default('0'),
+    chunkSize: z.number().int().min(1).max(1_000_000).default(1),
+    priority: z.number().int().min(0).max(100).default(50),
+    pool: shortName.default('none'),
+    secondaryPool: shortName.default(''),
+    group: shortName.default('none'),
+    /** Most workers rendering this job at once; 0 = no limit. */
+    machineLimit: z.number().int().min(0).max(100_000).default(0),
+    /** Deadline: Whitelist. When not empty, only these workers render the job. */
+    allowList: nameList.default([]),
+    /** Deadline: Blacklist. */
+    denyList: nameList.default([]),
+    /** Deadline: LimitGroups. Named licence counters the job holds while a task renders. */
+    limits: z.array(shortName.min(1)).max(64).default([]),
+    /** Deadline: JobDependencies. Job ids this job waits for. */
+    dependencies: z.array(z.string().trim().min(1).max(64)).max(1000).default([]),
+    /** Deadline: IsFrameDependent. Each task waits only for the same frames of its dependencies. */
+    frameDependent: z.boolean().default(false),
+    /** Regions the job may render in; empty = any. */
+    regions: z.array(shortName.min(1)).max(64).default([]),
+    outputDirectories: z.array(absolutePath).max(64).default([]),
+    outputFilenames: z.array(z.string().min(1).max(1024)).max(64).default([]),
+    extraInfo: keyValues.default({}),
+    environment: keyValues.default({}),
+    /** Deadline: InitialStatus (Active | Suspended). */
+    initialState: z.enum(['queued', 'suspended']).default('queued'),
+    /** Kill a task running longer than this; 0 = never. */
+    taskTimeoutSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(30 * 24 * 3600)
+      .default(0),
+    /** Times a failed task is tried again before it fails. */
+    taskRetries: z.number().int().min(0).max(100).default(2),
+    /** Deadline: FailureDetectionJobErrors. The job fails after this many errors; 0 = never. */
+    jobErrorLimit: z.number().int().min(0).max(100_000).default(100),
+    /** A worker that errors this many times on the job goes on its bad-worker list; 0 = never. */
+    badWorkerErrors: z.number().int().min(0).max(1000).default(5),
+    onComplete: z.enum(onCompleteActions).default('nothing'),
+    /** Opt-In event plugins this job wants (Deadline: EventOptIns). */
+    eventOptIns: z.array(shortName.min(1)).max(64).default([]),
+  })
+  .strict();
+
+export type JobSubmissionInput = z.input<typeof jobSubmissionSchema>;
+/** A submission with every default applied. */
+export type JobSubmission = z.output<typeof jobSubmissionSchema>;
+
+/** Fields of a live job a user may change. */
+export const jobChangesSchema = z
+  .object({
+    name,
+    batchName: z.string().trim().max(256),
+    comment: text,
+    priority: z.number().int().min(0).max(100),
+    pool: shortName,
+    secondaryPool: shortName,
+    group: shortName,
+    limits: z.array(shortName.min(1)).max(64),
+    machineLimit: z.number().int().min(0).max(100_000),
+    allowList: nameList,
+    denyList: nameList,
+    regions: z.array(shortName.min(1)).max(64),
+  })
+  .partial()
+  .strict()
+  .refine((c) => Object.keys(c).length > 0, 'name at least one field to change');
+export type JobChanges = z.output<typeof jobChangesSchema>;
+
+export const jobActions = [
+  'suspend',
+  'resume',
+  'requeue',
+  'fail',
+  'delete',
+  'archive',
+  'pend',
+  'release',
+] as const;
+export type JobAction = (typeof jobActions)[number];

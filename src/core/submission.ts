@@ -1,0 +1,18 @@
+import { validatePluginInfo } from './app-settings.js';
+import { parseFrameList } from './frames.js';
+import { jobSubmissionSchema, type JobSubmission } from './job-spec.js';
+import { parseInput } from './validate.js';
+
+/**
+ * Everything a submission must pass before the store sees it: the job schema (defaults
+ * applied), the application plugin's settings and the frame list. Used by the HTTP API and
+ * by event plugins that submit jobs of their own.
+ */
+export function prepareSubmission(input: unknown): { submission: JobSubmission; frames: number[] } {
+  const submission = parseInput(jobSubmissionSchema, input);
+  submission.pluginInfo = validatePluginInfo(
+    submission.plugin,
+    submission.pluginInfo,
+  ) as JobSubmission['pluginInfo'];
+  return { submission, frames: parseFrameList(submission.frames, 'frames') };
+}

@@ -1,0 +1,136 @@
+import { readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import { invalid } from '../core/errors.js';
+import { pluginStates } from '../core/plugin-config.js';
+import type { EventPlugin } from './plugin.js';
+
+const entry = z.discriminatedUnion('type', [
+  z.object({
+    type: z.enum(['string', 'multiline', 'password', 'path']),
+    key: z.string(),
+    label: z.string(),
+    category: z.string().optional(),
+    description: z.string().optional(),
+    default: z.string(),
+    maxLength: z.number().int().positive().optional(),
+  }),
+  z.object({
+    type: z.literal('integer'),
+    key: z.string(),
+    label: z.string(),
+    category: z.string().optional(),
+    description: z.string().optional(),
+    default: z.number().int(),
+    min: z.number().int(),
+    max: z.number().int(),
+  }),
+  z.object({
+    type: z.literal('boolean'),
+    key: z.string(),
+    label: z.string(),
+    category: z.string().optional(),
+    description: z.string().optional(),
+    default: z.boolean(),
+  }),
+  z.object({
+    type: z.literal('enum'),
+    key: z.string(),
+    label: z.string(),
+    category: z.string().optional(),
+    description: z.string().optional(),
+    default: z.string(),
+    items: z.array(z.string()).min(1),
+  }),
+]);
+
+const handlerNames = [
+  'onJobSubmitted',
+  'onJobStarted',
+  'onJobFinished',
+  'onJobRequeued',
+  'onJobFailed',
+  'onJobSuspended',
+  'onJobResumed',
+  'onJobPended',
+  'onJobReleased',
+  'onJobDeleted',
+  'onJobArchived',
+  'onJobError',
+  'onHouseCleaning',
+  'onWorkerStarted',
+  'onWorkerStopped',
+  'onWorkerIdle',
+  'onWorkerStalled',
+  'onWorkerRendering',
+  'onWorkerStartingJob',
+] as const;
+
+/** The shape a third-party plugin module's default export must have. */
+const pluginShape = z.object({
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be lower-case letters, digits and dashes'),
+  description: z.string().max(1000).default(''),
+  defaultState: z.enum(pluginStates).optional(),
+  config: z.array(entry).max(200).default([]),
+  handlers: z.record(z.string(), z.unknown()).superRefine((h, ctx) => {
+    for (const [k, v] of Object.entries(h)) {
+      if (!(handlerNames as readonly string[]).includes(k)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown handler ${k} (known: ${handlerNames.join(', ')})`,
+          path: [k],
+        });
+      } else if (typeof v !== 'function') {
+        ctx.addIssue({ code: 'custom', message: `handler ${k} is not a function`, path: [k] });
+      }
+    }
+  }),
+});
+
+/**
+ * Loads third-party event plugins from a folder: every `*.js`/`*.mjs` file, and every
+ * sub-folder with an `index.js`, whose default export is an event plugin. Each is
+ * shape-checked; a bad one stops the manager with a message naming the file and the fault.
+ */
+export async function loadPlugins(dir: string): Promise<EventPlugin[]> {
+  const root = resolve(dir);
+  let names: string[];
+  try {
+    names = readdirSync(root).sort();
+  } catch (err) {
+    throw invalid('--plugins-dir', `cannot read ${root}: ${(err as Error).message}`);
+  }
+  const plugins: EventPlugin[] = [];
+  for (const name of names) {
+    const path = join(root, name);
+    const file = statSync(path).isDirectory() ? join(path, 'index.js') : path;
+    if (!/\.(m?js)$/.test(file) || (file !== path && !safeExists(file))) continue;
+    let mod: { default?: unknown };
+    try {
+      mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    } catch (err) {
+      throw invalid('--plugins-dir', `cannot load event plugin ${file}: ${(err as Error).message}`);
+    }
+    const parsed = pluginShape.safeParse(mod.default);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw invalid(
+        '--plugins-dir',
+        `${file} is not an event plugin: ${issue.path.join('.') || 'default export'}: ${issue.message}`,
+      );
+    }
+    plugins.push(mod.default as EventPlugin);
+  }
+  return plugins;
+}
+
+function safeExists(file: string): boolean {
+  try {
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}

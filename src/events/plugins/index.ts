@@ -1,0 +1,5 @@
+import type { EventPlugin } from '../plugin.js';
+import { gfsSyncPlugin } from './gfs-sync/index.js';
+
+/** The event plugins that ship with Drover. */
+export const builtinPlugins: readonly EventPlugin[] = [gfsSyncPlugin];

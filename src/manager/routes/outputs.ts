@@ -1,0 +1,127 @@
+import { createReadStream } from 'node:fs';
+import { opendir, realpath, stat } from 'node:fs/promises';
+import { extname, join, sep } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { LatestOutputReply } from '../../core/api.js';
+import { notFound } from '../../core/errors.js';
+import { mapPath, rulesFor } from '../../core/path-mapping.js';
+import { parseInput } from '../../core/validate.js';
+import type { Farm } from '../farm.js';
+
+/**
+ * Rendered images from a job's output directories, for the monitor's thumbnail:
+ *
+ *     GET /jobs/:id/outputs/latest          → { image: {directory, name, size, modifiedAt} | null }
+ *     GET /jobs/:id/outputs/:directory/:name → the image (directory = index into outputDirectories)
+ *
+ * Only files directly inside one of the job's output directories, only image types a browser
+ * shows (no SVG: it can carry script), only plain names (no separators, no `..`), and the file's
+ * real path must still be inside the directory's real path (a symlink cannot lead out).
+ * A directory is looked for as submitted and, failing that, as path mapping rewrites it for each
+ * region (`drover dev` maps `/gfs/` to each site's folder).
+ */
+
+const imageTypes: Record<string, string> = {
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+  '.avif': 'image/avif',
+};
+/** Directory entries looked at for the newest image (a frame folder holds thousands). */
+const MAX_SCAN = 20_000;
+const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
+
+const idParams = z.object({ id: z.string().min(1).max(64) });
+const fileParams = idParams.extend({
+  directory: z.coerce.number().int().min(0).max(63),
+  name: z
+    .string()
+    .min(1)
+    .max(255)
+    .refine((n) => !/[/\\\0]/.test(n) && n !== '.' && n !== '..', 'must be a plain file name')
+    .refine(
+      (n) => extname(n).toLowerCase() in imageTypes,
+      'must be an image (png, jpg, gif, webp, avif)',
+    ),
+});
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export function outputRoutes(app: FastifyInstance, farm: Farm): void {
+  /** Where one of a job's output directories is on this manager's disk, if anywhere. */
+  async function locate(directory: string): Promise<string | undefined> {
+    if (await isDirectory(directory)) return directory;
+    const rules = await farm.paths.listRules();
+    const os = process.platform;
+    for (const region of new Set(rules.map((r) => r.region))) {
+      const mapped = mapPath(directory, rulesFor(rules, { region, os }), os);
+      if (mapped !== directory && (await isDirectory(mapped))) return mapped;
+    }
+    return undefined;
+  }
+
+  async function outputDirectories(id: string): Promise<string[]> {
+    const job = await farm.store.fetchJob(id);
+    if (!job) throw notFound(`job ${id}`);
+    return job.outputDirectories;
+  }
+
+  app.get('/jobs/:id/outputs/latest', async (req): Promise<LatestOutputReply> => {
+    const { id } = parseInput(idParams, req.params, 'params');
+    let best: LatestOutputReply['image'] = null;
+    for (const [index, wanted] of (await outputDirectories(id)).entries()) {
+      const dir = await locate(wanted);
+      if (!dir) continue;
+      let seen = 0;
+      for await (const entry of await opendir(dir)) {
+        if (++seen > MAX_SCAN) break;
+        if (!entry.isFile() || !(extname(entry.name).toLowerCase() in imageTypes)) continue;
+        const s = await stat(join(dir, entry.name)).catch(() => undefined);
+        if (!s) continue;
+        // Newest first; on a tie (frames written within one clock tick) the later name.
+        if (
+          !best ||
+          s.mtimeMs > best.modifiedAt ||
+          (s.mtimeMs === best.modifiedAt && entry.name > best.name)
+        ) {
+          best = { directory: index, name: entry.name, size: s.size, modifiedAt: s.mtimeMs };
+        }
+      }
+    }
+    return { image: best };
+  });
+
+  app.get('/jobs/:id/outputs/:directory/:name', async (req, reply) => {
+    const { id, directory, name } = parseInput(fileParams, req.params, 'params');
+    const wanted = (await outputDirectories(id))[directory];
+    const dir = wanted === undefined ? undefined : await locate(wanted);
+    if (!dir) throw notFound(`output directory ${directory} of job ${id}`);
+    let real: string;
+    let realDir: string;
+    try {
+      [real, realDir] = await Promise.all([realpath(join(dir, name)), realpath(dir)]);
+    } catch {
+      throw notFound(`file ${name}`);
+    }
+    const s = await stat(real);
+    if (!real.startsWith(realDir + sep) || !s.isFile() || s.size > MAX_IMAGE_BYTES) {
+      throw notFound(`file ${name}`);
+    }
+    return reply
+      .type(imageTypes[extname(name).toLowerCase()]!)
+      .header('content-length', s.size)
+      .header('cache-control', 'no-cache')
+      .header('x-content-type-options', 'nosniff')
+      .header('content-security-policy', "default-src 'none'; sandbox")
+      .send(createReadStream(real));
+  });
+}

@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { WORK_CHANNEL, type Store } from '../store/contract.js';
+import { openStore } from '../store/open.js';
+import { buildApp } from './app.js';
+import { Authenticator, ensureAdminToken } from './auth.js';
+import { defaultManagerSettings, type ManagerSettings } from './config.js';
+import { Farm } from './farm.js';
+import { PluginHost } from '../events/host.js';
+import { loadPlugins } from '../events/loader.js';
+import type { EventPlugin } from '../events/plugin.js';
+import { builtinPlugins } from '../events/plugins/index.js';
+
+/** How long a manager keeps a role (a plugin's consumer) without renewing it. */
+const LEAD_TTL_MS = 15_000;
+
+export interface ManagerOptions {
+  /** Folder of the embedded SQLite store (`<dataDir>/drover.db`) when `db` is not given. */
+  dataDir: string;
+  /** The store: a SQLite file path or a `postgres://` URL (several managers may share it). */
+  db?: string;
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  settings?: Partial<ManagerSettings>;
+  logger?: Logger;
+  /** Use this store instead of opening one (tests). */
+  store?: Store;
+  /** Event plugins to run (default: the built-in ones) … */
+  plugins?: readonly EventPlugin[];
+  /** … plus the third-party ones in this folder. */
+  pluginsDir?: string;
+  /** Tokens and roles on every request (default true; the first start creates an admin token). */
+  auth?: boolean;
+  /** Serve HTTPS: PEM certificate and key. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+}
+
+export interface RunningManager {
+  url: string;
+  farm: Farm;
+  /** This manager's name in leader leases (`host:pid:random`). */
+  id: string;
+  /** The admin token from `<dataDir>/admin-token`, when authentication is on and it is there. */
+  adminToken: string | undefined;
+  /** Tokens and roles, when authentication is on. */
+  auth: Authenticator | undefined;
+  close(): Promise<void>;
+}
+
+/** Opens the store, starts house keeping and listens. */
+export async function startManager(options: ManagerOptions): Promise<RunningManager> {
+  const logger = options.logger ?? pino({ name: 'drover-manager' });
+  const settings = { ...defaultManagerSettings, ...options.settings };
+  const store =
+    options.store ??
+    (await openStore(options.db ?? join(options.dataDir, 'drover.db'), {
+      leaseTtlMs: settings.leaseTtlMs,
+    }));
+  const id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const farm = new Farm(store, settings, logger);
+  const plugins = [
+    ...(options.plugins ?? builtinPlugins),
+    ...(options.pluginsDir ? await loadPlugins(options.pluginsDir) : []),
+  ];
+  const host = new PluginHost({
+    store,
+    plugins,
+    log: logger.child({ part: 'event-plugins' }),
+    onWork: () => farm.signal.wake(),
+    // With several managers on one database, each plugin consumes on one of them at a time.
+    lead: (role) => store.tryLead(role, id, LEAD_TTL_MS),
+  });
+  // Another manager's commit may have made work: wake long-polling claims and plugins here.
+  const unsubscribe = store.onNotify((channel) => {
+    if (channel !== WORK_CHANNEL) return;
+    farm.signal.wake();
+    host.wake();
+  });
+  await host.start();
+  farm.plugins = host;
+  const auth = options.auth === false ? undefined : new Authenticator(store);
+  const adminToken = auth ? await ensureAdminToken(store, auth, options.dataDir) : undefined;
+  const app = buildApp(farm, logger, {
+    ...(auth ? { auth } : {}),
+    ...(options.tls ? { tls: options.tls } : {}),
+  });
+
+  let keeping: Promise<void> = Promise.resolve();
+  let lastCleaning = Date.now();
+  const startedAt = Date.now();
+  const timer = setInterval(() => {
+    keeping = (async () => {
+      // Once per round across managers: the one holding the house-keeping lease does it.
+      if (!(await store.tryLead('house-keeping', id, settings.houseKeepingIntervalMs * 5))) return;
+      // A manager that was down longer than a lease would otherwise expire every lease at
+      // once, before the workers' next heartbeats: give them one lease's time to come back.
+      if (Date.now() - startedAt >= settings.leaseTtlMs) await farm.houseKeeping();
+      if (Date.now() - lastCleaning >= settings.houseCleaningIntervalMs) {
+        lastCleaning = Date.now();
+        await host.houseCleaning();
+      }
+    })().catch((err: unknown) => logger.error({ err }, 'house keeping failed'));
+  }, settings.houseKeepingIntervalMs);
+  timer.unref();
+
+  await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8642 });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : (options.port ?? 8642);
+  const url = `${options.tls ? 'https' : 'http'}://${options.host ?? '127.0.0.1'}:${port}`;
+  logger.info({ url, store: store.kind }, 'manager listening');
+
+  return {
+    url,
+    farm,
+    id,
+    adminToken,
+    auth,
+    async close() {
+      clearInterval(timer);
+      unsubscribe();
+      farm.signal.wake();
+      await app.close();
+      await host.stop();
+      await keeping;
+      await store.close();
+    },
+  };
+}

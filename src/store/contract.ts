@@ -1,0 +1,223 @@
+import type {
+  FarmEvent,
+  EventType,
+  Job,
+  JobState,
+  LimitUsage,
+  Task,
+  TaskAssignment,
+  TaskLogChunk,
+  Worker,
+} from '../core/types.js';
+import type { JobAction, JobChanges, JobSubmission } from '../core/job-spec.js';
+import type { PathMapping } from '../core/path-mapping.js';
+import type { Role, TokenInfo } from '../core/auth.js';
+import type { ConfigValues, PluginState } from '../core/plugin-config.js';
+import type {
+  Heartbeat,
+  HeartbeatReply,
+  LogAppend,
+  TaskReport,
+  WorkerRegistration,
+} from '../core/worker-protocol.js';
+
+/**
+ * The store contract: the farm's domain operations. It exposes no connection or transaction
+ * types; every operation that changes state is one transaction, and the events it causes are
+ * appended to the event log in that same transaction. SQLite and PostgreSQL implement it and
+ * one conformance suite (`src/store/conformance/`) runs against both.
+ *
+ * Operations that take no clock read the store's injected clock, so tests control time.
+ */
+export interface Store {
+  /** `sqlite` or `postgres`, for health output. */
+  readonly kind: string;
+
+  // ── jobs ──────────────────────────────────────────────────────────────────
+  /** Creates a job and its tasks; `frames` is the parsed, validated frame list. */
+  createJob(
+    submission: JobSubmission,
+    frames: readonly number[],
+    options?: CreateJobOptions,
+  ): Promise<Job>;
+  /**
+   * An event plugin's job-submitted handler finished with the job (`failure`: it threw).
+   * When every plugin the job was held for has finished, the job is released.
+   */
+  releaseHold(jobId: string, plugin: string, failure?: string): Promise<Job | undefined>;
+  /** Keeps an event plugin's data on a job (shown with the job). */
+  setJobPluginData(jobId: string, plugin: string, data: unknown): Promise<void>;
+  fetchJob(id: string): Promise<Job | undefined>;
+  listJobs(filter: JobFilter): Promise<Job[]>;
+  updateJob(id: string, changes: JobChanges): Promise<Job>;
+  /** suspend, resume, requeue, fail, delete, archive, pend (hold), release. */
+  applyJobAction(id: string, action: JobAction, reason?: string): Promise<Job>;
+  listTasks(jobId: string, page: Page): Promise<Task[]>;
+  /** Requeues chosen tasks of a job (any state but queued/pending); cancels running ones. */
+  requeueTasks(jobId: string, indexes: readonly number[]): Promise<Task[]>;
+  readTaskLog(
+    jobId: string,
+    index: number,
+    query: LogQuery,
+  ): Promise<{ attempt: number; chunks: TaskLogChunk[] }>;
+
+  // ── workers ───────────────────────────────────────────────────────────────
+  registerWorker(registration: WorkerRegistration): Promise<Worker>;
+  heartbeat(
+    name: string,
+    heartbeat: Heartbeat,
+  ): Promise<Omit<HeartbeatReply, 'heartbeatIntervalMs'>>;
+  fetchWorker(name: string): Promise<Worker | undefined>;
+  listWorkers(): Promise<Worker[]>;
+  setWorkerEnabled(name: string, enabled: boolean): Promise<Worker>;
+  /** The worker stopped on purpose: it goes offline and hands back what it still held. */
+  markWorkerStopped(name: string): Promise<Worker>;
+
+  // ── dispatch ──────────────────────────────────────────────────────────────
+  /** Atomically claims the next task for the worker, or undefined when none is eligible. */
+  claimTask(workerName: string): Promise<TaskAssignment | undefined>;
+  /** Completes, fails or hands back the task the lease names. Throws lease_lost if not current. */
+  reportTask(workerName: string, report: TaskReport): Promise<void>;
+  /**
+   * A worker's report on its finished task and its claim of the next, in one transaction
+   * (one round trip and one commit per task). A refused report (`lease_lost`) is returned,
+   * not thrown, and does not stop the claim.
+   */
+  work(workerName: string, report: TaskReport | undefined, claim: boolean): Promise<WorkResult>;
+  /** Appends log chunks and progress for the lease's task. Throws lease_lost if not current. */
+  appendTaskLog(workerName: string, append: LogAppend): Promise<void>;
+
+  // ── house keeping ─────────────────────────────────────────────────────────
+  /**
+   * Requeues tasks whose leases expired and marks workers stalled that stopped heartbeating;
+   * returns what it did.
+   */
+  expireLeases(stallAfterMs: number): Promise<{ requeued: number; stalled: string[] }>;
+
+  // ── limits ────────────────────────────────────────────────────────────────
+  setLimit(name: string, max: number): Promise<LimitUsage>;
+  listLimits(): Promise<LimitUsage[]>;
+
+  // ── event plugins ─────────────────────────────────────────────────────────
+  listPluginSettings(): Promise<PluginSettings[]>;
+  savePluginSettings(settings: Omit<PluginSettings, 'updatedAt'>): Promise<PluginSettings>;
+  /** A consumer's position in the event log (the last seq it handled). */
+  fetchCursor(consumer: string): Promise<number | undefined>;
+  saveCursor(consumer: string, seq: number): Promise<void>;
+  latestEventSeq(): Promise<number>;
+
+  // ── path mapping ──────────────────────────────────────────────────────────
+  listPathMappings(): Promise<PathMapping[]>;
+  addPathMapping(rule: Omit<PathMapping, 'id'>): Promise<PathMapping>;
+  removePathMapping(id: number): Promise<void>;
+
+  // ── access tokens ─────────────────────────────────────────────────────────
+  /** Keeps a new token; `hash` is the SHA-256 of its secret (the secret is never stored). */
+  createToken(token: { name: string; role: Role; hash: string }): Promise<TokenInfo>;
+  /** The live (not revoked) token with this hash. */
+  findToken(hash: string): Promise<TokenInfo | undefined>;
+  listTokens(): Promise<TokenInfo[]>;
+  revokeToken(id: string): Promise<TokenInfo>;
+
+  // ── event log ─────────────────────────────────────────────────────────────
+  listEvents(query: EventQuery): Promise<FarmEvent[]>;
+  /** Appends an event that no other change causes (house cleaning, plugin notes). */
+  appendEvent(event: NewEvent): Promise<FarmEvent>;
+
+  // ── several managers ──────────────────────────────────────────────────────
+  /**
+   * A leader lease: true when `holder` holds `role` after the call (it was free, already
+   * `holder`'s and is now renewed, or another holder's lease had expired and is taken over).
+   * Managers sharing a database call it every round, e.g. for house keeping or for running
+   * one event plugin's consumer on one manager at a time; a holder that stops calling loses
+   * the role `ttlMs` later. Times are the store's clock: managers' clocks must agree to well
+   * within `ttlMs`.
+   */
+  tryLead(role: string, holder: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Listens for notifications from every process sharing the store (PostgreSQL
+   * LISTEN/NOTIFY; in process on SQLite); returns the function that stops listening. The
+   * store notifies `WORK_CHANNEL` after each committed change that may make work
+   * dispatchable. A notification is a hint: listeners re-read the store, and still poll,
+   * since notifications sent while a connection is down are lost.
+   */
+  onNotify(listener: (channel: string) => void): () => void;
+  /** Notifies every listener of every process sharing the store. */
+  notify(channel: string): Promise<void>;
+  /** Answers a trivial query within a short timeout; `detail` says how or why not. */
+  health(): Promise<StoreHealth>;
+
+  close(): Promise<void>;
+}
+
+export interface StoreHealth {
+  ok: boolean;
+  detail: string;
+}
+
+/** The channel the store notifies after a change that may make work dispatchable. */
+export const WORK_CHANNEL = 'drover_work';
+
+export interface CreateJobOptions {
+  /** Event plugins whose job-submitted handlers must finish before the job may render. */
+  holdFor?: readonly string[];
+  /** In the same transaction, make the new job a dependency of this one (a prerequisite). */
+  prerequisiteOf?: string;
+}
+
+export interface PluginSettings {
+  name: string;
+  state: PluginState;
+  config: ConfigValues;
+  updatedAt: number;
+}
+
+export interface WorkResult {
+  reportError: { code: string; message: string } | null;
+  task: TaskAssignment | undefined;
+}
+
+export interface StoreOptions {
+  /** Milliseconds since the epoch; injected so tests control time. */
+  now?: () => number;
+  /** How long a claimed task's lease lasts without a heartbeat. */
+  leaseTtlMs?: number;
+}
+
+export interface Page {
+  offset?: number;
+  limit?: number;
+}
+
+export interface JobFilter extends Page {
+  states?: readonly JobState[];
+  /** Include archived and deleted jobs (hidden by default). */
+  all?: boolean;
+  user?: string;
+}
+
+export interface LogQuery {
+  /** Defaults to the latest attempt. */
+  attempt?: number;
+  /** Only chunks after this sequence number (to follow a log). */
+  after?: number;
+  limit?: number;
+}
+
+export interface EventQuery {
+  after?: number;
+  limit?: number;
+  types?: readonly EventType[];
+  jobId?: string;
+}
+
+export interface NewEvent {
+  type: EventType;
+  jobId?: string | null;
+  taskIndex?: number | null;
+  worker?: string | null;
+  data?: Record<string, unknown>;
+}
+
+export const DEFAULT_LEASE_TTL_MS = 30_000;
+export const MAX_PAGE = 1000;

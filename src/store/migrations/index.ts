@@ -1,0 +1,20 @@
+import type { Kysely } from 'kysely';
+import type { Dialect } from '../sql/dialect.js';
+import * as m001 from './001-initial.js';
+import * as m002 from './002-plugins-and-paths.js';
+import * as m003 from './003-leader-leases.js';
+import * as m004 from './004-tokens.js';
+
+export interface Migration {
+  /** Numbered, applied in order, never edited once released: add a new one instead. */
+  id: number;
+  name: string;
+  up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
+}
+
+export const migrations: readonly Migration[] = [
+  { id: 1, name: 'initial', up: m001.up },
+  { id: 2, name: 'plugins-and-paths', up: m002.up },
+  { id: 3, name: 'leader-leases', up: m003.up },
+  { id: 4, name: 'tokens', up: m004.up },
+];

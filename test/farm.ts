@@ -1,0 +1,122 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { DroverClient } from '../src/client/index.js';
+import type { Job } from '../src/core/types.js';
+import { startManager, type RunningManager } from '../src/manager/server.js';
+
+/** The compiled CLI: `npm test` builds before it runs the tests. */
+export const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
+
+/** Short timings so faults show up in seconds, not minutes. */
+export const FAST = {
+  heartbeatIntervalMs: 300,
+  leaseTtlMs: 2_000,
+  stallAfterMs: 2_000,
+  houseKeepingIntervalMs: 200,
+  houseCleaningIntervalMs: 1_000,
+};
+
+export interface TestFarm {
+  dir: string;
+  workerToken: string;
+  manager: RunningManager;
+  client: DroverClient;
+  workers: Map<string, ChildProcess>;
+  startWorker(name: string, args?: string[]): ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** A real manager (in this process, on a real SQLite file) and real worker processes. */
+export async function startFarm(): Promise<TestFarm> {
+  const dir = mkdtempSync(join(tmpdir(), 'drover-e2e-'));
+  const manager = await startManager({
+    dataDir: dir,
+    port: 0,
+    settings: FAST,
+    logger: pino({ level: 'silent' }),
+  });
+  // Authentication is on, as in production: the admin token the manager made on its first
+  // start, and a worker token for the worker processes.
+  const client = new DroverClient({ url: manager.url, token: manager.adminToken! });
+  const { secret: workerToken } = await manager.auth!.createToken('test-workers', 'worker');
+  const workers = new Map<string, ChildProcess>();
+  const farm: TestFarm = {
+    dir,
+    workerToken,
+    manager,
+    client,
+    workers,
+    startWorker(name, args = []) {
+      const child = spawn(
+        process.execPath,
+        [
+          CLI,
+          'worker',
+          '--manager',
+          manager.url,
+          '--name',
+          name,
+          '--drain-timeout',
+          '2',
+          '--log-level',
+          'warn',
+          ...args,
+        ],
+        {
+          stdio: ['ignore', 'inherit', 'inherit'],
+          env: { ...process.env, DROVER_TOKEN: workerToken },
+        },
+      );
+      workers.set(name, child);
+      return child;
+    },
+    async stop() {
+      await Promise.all(
+        [...workers.values()].map(
+          (w) =>
+            new Promise<void>((done) => {
+              if (w.exitCode !== null || w.signalCode !== null) return done();
+              w.once('exit', () => done());
+              w.kill('SIGKILL');
+            }),
+        ),
+      );
+      await manager.close();
+    },
+  };
+  return farm;
+}
+
+/** Polls until `check` returns a value (not undefined/false) or the time runs out. */
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function untilJobState(
+  client: DroverClient,
+  id: string,
+  states: string[],
+  timeoutMs = 60_000,
+): Promise<Job> {
+  return until(
+    `job ${id} to be ${states.join('/')}`,
+    async () => {
+      const job = await client.getJob(id);
+      return states.includes(job.state) ? job : undefined;
+    },
+    timeoutMs,
+  );
+}
