@@ -67,9 +67,20 @@ async function appendEvents(
   dialect: Dialect,
   rows: Array<Insertable<EventsTable>>,
 ): Promise<Array<Selectable<EventsTable>>> {
-  if (dialect === 'postgres')
-    await sql`select pg_advisory_xact_lock(${EVENT_LOG_LOCK})`.execute(trx);
-  return trx.insertInto('events').values(rows).returningAll().execute();
+  if (dialect === 'sqlite') return trx.insertInto('events').values(rows).returningAll().execute();
+  // One statement takes the lock and appends: every row needs the lock's one-row subquery,
+  // so the lock is held before the first row (and its `seq`) is made.
+  const column = <K extends keyof Insertable<EventsTable>>(k: K) => rows.map((r) => r[k] ?? null);
+  const r = await sql<Selectable<EventsTable>>`
+    insert into events (at, type, job_id, task_idx, worker, data)
+    select u.at, u.type, u.job_id, u.task_idx, u.worker, u.data
+    from (select pg_advisory_xact_lock(${EVENT_LOG_LOCK})) as l,
+      unnest(${column('at')}::bigint[], ${column('type')}::text[], ${column('job_id')}::text[],
+        ${column('task_idx')}::integer[], ${column('worker')}::text[], ${column('data')}::text[])
+        with ordinality as u(at, type, job_id, task_idx, worker, data, n)
+    order by u.n
+    returning *`.execute(trx);
+  return r.rows;
 }
 
 /** Appends one event in its own (already open) transaction and returns it. */

@@ -13,11 +13,6 @@ import { json, num } from './rows.js';
 import type { Database } from './schema.js';
 
 /**
- * Used on SQLite only for now (see `SqlStore.work`): on PostgreSQL, without the general
- * code's job row lock held from the claim's start, concurrent claims passed over queued tasks
- * of a higher-priority job (BENCHMARKS.md, scenario 6); the PostgreSQL branches below are
- * kept for the next attempt.
- *
  * The hot path of `SqlStore.work` — a worker reports the task it finished and claims its
  * next one — in hand-written SQL, for the common case only: a completed report (or none), a
  * job that stays active, no frame-dependent job waiting on it, no machine limit in sight.
@@ -26,19 +21,20 @@ import type { Database } from './schema.js';
  *
  * Why (BENCHMARKS.md, scenario 1): the general code ran ≈20 Kysely-built statements per
  * cycle; compiling them cost about as much as running them, and on PostgreSQL the job row
- * was locked from the first statement to COMMIT, so one job's tasks went out one transaction
- * at a time. Here the SQL text is fixed (SQLite keeps it prepared, see `sqlite/index.ts`),
- * a cycle is ≈8 statements, and the job row is written once, last, with every counter delta
- * of the call: its lock is held only for the event append and the COMMIT.
+ * ran ≈20 round trips per cycle on PostgreSQL. Here the SQL text is fixed (SQLite keeps it
+ * prepared, see `sqlite/index.ts`), a cycle is ≈10 statements, and each job row is written
+ * once, last, with every counter delta of the call.
  *
  * Concurrency (PostgreSQL, READ COMMITTED; see the top of `dispatch.ts`): the worker row is
  * locked first, as in the general code. The reported task is ended by one UPDATE that checks
  * its lease; the claimed task is taken with `FOR UPDATE SKIP LOCKED` and an UPDATE that
  * re-checks `state = 'queued'`; limit units are taken by conditional UPDATEs. Counters change
- * by deltas, never from values read earlier. The job row is locked after the task rows here
- * (the general code locks it before) unless limits are involved, when it is locked before
- * them as there. A general transaction touching the same task and job (a suspend, say) may
- * then deadlock with this one; PostgreSQL aborts one of them, which `SqlStore` runs again.
+ * by deltas, never from values read earlier. Locks come in the general code's order —
+ * worker → job → task → limits — and a job's row stays locked from the first touch to COMMIT
+ * as there. A first attempt locked the job only at the end: concurrent claims then passed
+ * over queued tasks of a higher-priority job (BENCHMARKS.md, scenario 6). As in the general
+ * code, a report on one job and a claim from another lock two jobs; two such calls in
+ * opposite order deadlock, and PostgreSQL aborts one, which `SqlStore` runs again.
  */
 
 /** Thrown inside the transaction when the call needs the general code. */
@@ -72,6 +68,15 @@ function executor(db: Kysely<Database>, dialect: Dialect): Exec {
 }
 
 const CANDIDATE_PAGE = 32;
+const NO_LIMITS: ReadonlyMap<string, LimitState> = new Map();
+/** The task a report's lease names; on PostgreSQL it also locks the task's job row. */
+const TASK_BY_LEASE = {
+  sqlite: `select job_id, idx, attempt, held_limits from tasks
+    where lease = ? and state = 'rendering' and worker = ?`,
+  postgres: `select t.job_id, t.idx, t.attempt, t.held_limits from tasks as t
+    inner join jobs as j on j.id = t.job_id
+    where t.lease = ? and t.state = 'rendering' and t.worker = ? for update of j`,
+} as const;
 const TASK_CLAIM_SUBQUERY = {
   sqlite: `select idx from tasks where job_id = ? and state = 'queued' order by idx limit 1`,
   postgres: `select idx from tasks where job_id = ? and state = 'queued' order by idx limit 1 for update skip locked`,
@@ -152,6 +157,8 @@ export async function fastWork(
 ): Promise<WorkResult> {
   const exec = executor(db, dialect);
   const events: NewEvent[] = [];
+  /** Jobs whose rows this transaction has locked (PostgreSQL). */
+  const locked = new Set<string>();
   const deltas = new Map<string, Deltas>();
   const delta = (jobId: string) => {
     let d = deltas.get(jobId);
@@ -160,24 +167,28 @@ export async function fastWork(
   };
 
   // Touching the worker's row first makes one worker's calls run one at a time.
+  // It also counts the tasks the worker holds (before this call's report).
   const [worker] = await exec(
-    'update workers set last_seen_at = ? where name = ? returning state, enabled, slots, pools, groups, region',
+    `update workers set last_seen_at = ? where name = ?
+     returning state, enabled, slots, pools, groups, region,
+       (select count(*) from tasks where worker = workers.name and state = 'rendering') as running`,
     [now, workerName],
   );
   if (!worker) throw new FastPathDeclined('unknown worker');
+  let running = num(worker.running as number);
   let workerState = worker.state as string;
 
   let reportedJob: string | undefined;
   if (report) {
     if (report.outcome !== 'completed') throw new FastPathDeclined('not a completion');
     // Read first: RETURNING would give the limits the task holds after the UPDATE (none).
-    const [task] = await exec(
-      `select job_id, idx, attempt, held_limits from tasks
-       where lease = ? and state = 'rendering' and worker = ?`,
-      [report.lease, workerName],
-    );
+    // PostgreSQL: the same statement locks the task's job row, before the task's, until
+    // COMMIT — as the general code holds it, so a claim of this job waits for this call.
+    const [task] = await exec(TASK_BY_LEASE[dialect], [report.lease, workerName]);
     // A lease that is no longer current: the general code refuses the report.
     if (!task) throw new FastPathDeclined('lease not current');
+    reportedJob = task.job_id as string;
+    locked.add(reportedJob);
     const ended = await exec(
       `update tasks set state = 'completed', lease = null, lease_expires_at = null,
          held_limits = '[]', finished_at = ?, progress = 100
@@ -186,11 +197,8 @@ export async function fastWork(
       [now, task.job_id, task.idx, report.lease],
     );
     if (ended.length === 0) throw new FastPathDeclined('lease not current');
-    reportedJob = task.job_id as string;
-    if ((task.held_limits as string) !== '[]') {
-      await lockJob(exec, dialect, reportedJob);
-      await releaseLimits(db, task.held_limits as string);
-    }
+    running -= 1;
+    if ((task.held_limits as string) !== '[]') await releaseLimits(db, task.held_limits as string);
     const waiting = await exec(
       `select 1 as one from job_dependencies as d inner join jobs as j on j.id = d.job_id
        where d.depends_on = ? and j.frame_dependent = 1 and j.n_pending > 0 limit 1`,
@@ -212,11 +220,7 @@ export async function fastWork(
   let task: TaskAssignment | undefined;
   let claimedJob: Row | undefined;
   if (wantTask && num(worker.enabled as number) === 1) {
-    const [running] = await exec(
-      `select count(*) as n from tasks where worker = ? and state = 'rendering'`,
-      [workerName],
-    );
-    if (num(running!.n as number) < num(worker.slots as number)) {
+    if (running < num(worker.slots as number)) {
       const profile = {
         name: workerName,
         region: worker.region as string,
@@ -224,7 +228,8 @@ export async function fastWork(
         groups: json<string[]>(worker.groups as string),
       };
       const text = candidateQuery(profile.pools, profile.groups);
-      let limits = await readLimits(exec);
+      // Read when a candidate names a limit (most jobs name none).
+      let limits: Map<string, LimitState> | undefined;
       pages: for (let offset = 0; ; offset += CANDIDATE_PAGE) {
         const page = await exec(text, [
           ...profile.pools,
@@ -239,11 +244,22 @@ export async function fastWork(
           throw new FastPathDeclined('a machine limit');
         }
         let candidates = page.map(candidateOf);
+        if (!limits && candidates.some((c) => c.limits.length > 0)) limits = await readLimits(exec);
         for (;;) {
-          const chosen = pickJob(candidates, profile, limits);
+          const chosen = pickJob(candidates, profile, limits ?? NO_LIMITS);
           if (!chosen) break;
           const job = page.find((row) => row.id === chosen.id)!;
-          const got = await claimFrom(db, exec, dialect, now, workerName, job, limits, leaseTtlMs);
+          const got = await claimFrom(
+            db,
+            exec,
+            dialect,
+            now,
+            workerName,
+            job,
+            limits ?? NO_LIMITS,
+            locked,
+            leaseTtlMs,
+          );
           if (typeof got === 'object') {
             task = got;
             claimedJob = job;
@@ -327,26 +343,13 @@ export async function fastWork(
     workerState = 'idle';
   }
   if (!task && workerState !== 'idle') {
-    const [running] = await exec(
-      `select count(*) as n from tasks where worker = ? and state = 'rendering'`,
-      [workerName],
-    );
-    if (num(running!.n as number) === 0) {
+    if (running === 0) {
       await exec(`update workers set state = 'idle' where name = ?`, [workerName]);
       events.push({ type: 'worker.idle', worker: workerName, data: {} });
     }
   }
   for (const event of events) await recordEvent(db, now, event);
   return { reportError: null, task };
-}
-
-/**
- * Locks a job row until commit (PostgreSQL) before limit rows are touched: the general code
- * takes job → task → limits in that order, and a limit row taken before the job row would
- * deadlock with it at once (two transactions, each holding what the other waits for).
- */
-async function lockJob(exec: Exec, dialect: Dialect, jobId: string): Promise<void> {
-  if (dialect === 'postgres') await exec('select id from jobs where id = ? for update', [jobId]);
 }
 
 /** Takes the job's limits and its first queued task, or says why not (`claimFromJob`). */
@@ -358,11 +361,22 @@ async function claimFrom(
   workerName: string,
   job: Row,
   limits: ReadonlyMap<string, LimitState>,
+  locked: Set<string>,
   leaseTtlMs: number,
 ): Promise<TaskAssignment | 'gone' | 'limit'> {
   const jobId = job.id as string;
   const jobLimits = json<string[]>(job.limits as string);
-  if (jobLimits.length > 0) await lockJob(exec, dialect, jobId);
+  // PostgreSQL: lock the job before its task, as the general code does, and re-check it under
+  // the lock — the candidate page may be stale. Holding the lock from here to COMMIT is what
+  // keeps claims in priority order across connections (BENCHMARKS.md, scenario 6): a claim
+  // of this job waits for every transaction still changing it instead of skipping its rows.
+  // (A job this call reported on is locked already, and the page was read under the lock.)
+  if (dialect === 'postgres' && !locked.has(jobId)) {
+    const [fresh] = await exec(`select state, n_queued from jobs where id = ? for update`, [jobId]);
+    locked.add(jobId);
+    if (!fresh || num(fresh.n_queued as number) <= 0) return 'gone';
+    if (fresh.state !== 'queued' && fresh.state !== 'rendering') return 'gone';
+  }
   const held =
     jobLimits.length === 0 ? [] : await takeLimits(db, jobLimits, new Set(limits.keys()));
   if (!held) return 'limit';

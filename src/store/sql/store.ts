@@ -457,10 +457,9 @@ export class SqlStore implements Store {
     r: TaskReport | undefined,
     wantTask: boolean,
   ): Promise<WorkResult> {
-    // SQLite: the common case in hand-written SQL (`fast-work.ts`); anything else rolls back
-    // there and runs here in the general code. Not on PostgreSQL yet: without the general
-    // code's job row lock, claims there passed over higher-priority tasks (BENCHMARKS.md, 6).
-    if (this.kind === 'sqlite') {
+    // The common case in hand-written SQL (`fast-work.ts`); anything else rolls back there and
+    // runs here in the general code.
+    {
       try {
         return await this.tx(
           (db, now) => fastWork(db, this.kind, now, workerName, r, wantTask, this.leaseTtlMs),
@@ -672,13 +671,19 @@ export class SqlStore implements Store {
 
   // ── access tokens ─────────────────────────────────────────────────────────
 
-  async createToken(token: { name: string; role: Role; hash: string }): Promise<TokenInfo> {
+  async createToken(token: {
+    name: string;
+    role: Role;
+    hash: string;
+    workers?: string;
+  }): Promise<TokenInfo> {
     const info: TokenInfo = {
       id: randomBytes(6).toString('hex'),
       name: token.name,
       role: token.role,
       createdAt: this.now(),
       revokedAt: null,
+      workers: token.workers ?? '*',
     };
     await this.tx(
       (db) =>
@@ -691,6 +696,7 @@ export class SqlStore implements Store {
             hash: token.hash,
             created_at: info.createdAt,
             revoked_at: null,
+            workers: info.workers,
           })
           .execute(),
       { wakes: false },
