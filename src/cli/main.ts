@@ -325,7 +325,11 @@ remote(
     .command('create')
     .description('create a token; its secret is printed once')
     .requiredOption('--name <name>', 'who or what it is for')
-    .requiredOption('--role <role>', 'admin, user, worker or read-only'),
+    .requiredOption('--role <role>', 'admin, user, worker or read-only')
+    .option(
+      '--workers <pattern>',
+      'worker tokens: the workers it may act as (render-07, render-*; default * = any)',
+    ),
 ).action((o: Parameters<typeof tokenCreate>[0]) => tokenCreate(o));
 remote(tokenCmd.command('list').description('list tokens (never their secrets)')).action(
   (o: Parameters<typeof tokenList>[0]) => tokenList(o),

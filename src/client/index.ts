@@ -394,9 +394,11 @@ export class DroverClient {
   createToken(
     name: string,
     role: Role,
+    workers?: string,
     options?: RequestOptions,
   ): Promise<{ token: string; info: TokenInfo }> {
-    return this.#http.request('POST', `${API}/tokens`, { name, role }, undefined, options);
+    const body = workers === undefined ? { name, role } : { name, role, workers };
+    return this.#http.request('POST', `${API}/tokens`, body, undefined, options);
   }
 
   async listTokens(options?: RequestOptions): Promise<TokenInfo[]> {

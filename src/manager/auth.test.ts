@@ -103,6 +103,55 @@ describe('tokens and roles over HTTP', () => {
     expect(reg.statusCode).toBe(200);
   });
 
+  it('keeps a worker token to the workers it names', async () => {
+    const created = await call('admin', 'POST', '/tokens', {
+      name: 'rack-a',
+      role: 'worker',
+      workers: 'render-a*',
+    });
+    expect(created.statusCode).toBe(201);
+    expect(created.json().info.workers).toBe('render-a*');
+    tokens.rackA = created.json().token;
+    const register = (name: string) =>
+      call('rackA', 'POST', '/workers/register', {
+        name,
+        capabilities: { cpus: 1, memoryMb: 1, os: 'linux' },
+      });
+    expect((await register('render-a01')).statusCode).toBe(200);
+    const other = await register('render-b01');
+    expect(other.statusCode).toBe(403);
+    expect(other.json().error.message).toContain('not as render-b01');
+    expect(await store.fetchWorker('render-b01')).toBeUndefined();
+    // The shared token (any worker) registers render-b01; the rack token still may not act as it.
+    expect(
+      (
+        await call('node', 'POST', '/workers/register', {
+          name: 'render-b01',
+          capabilities: { cpus: 1, memoryMb: 1, os: 'linux' },
+        })
+      ).statusCode,
+    ).toBe(200);
+    for (const path of ['work', 'heartbeat', 'stopped']) {
+      const r = await call('rackA', 'POST', `/workers/render-b01/${path}`, {});
+      expect(r.statusCode, path).toBe(403);
+    }
+    expect(
+      (await call('rackA', 'POST', '/workers/render-a01/heartbeat', { tasks: [] })).statusCode,
+    ).toBe(200);
+    expect((await store.fetchWorker('render-b01'))!.state).not.toBe('offline');
+    // Only worker tokens name workers, and the pattern is checked.
+    const user = await call('admin', 'POST', '/tokens', { name: 'u', role: 'user', workers: '*' });
+    expect(user.statusCode).toBe(400);
+    expect(user.json().error.field).toBe('workers');
+    const spaced = await call('admin', 'POST', '/tokens', {
+      name: 'w',
+      role: 'worker',
+      workers: 'a b',
+    });
+    expect(spaced.statusCode).toBe(400);
+    expect(spaced.json().error.field).toBe('workers');
+  });
+
   it('lets users act on their own jobs only, and submit only as themselves', async () => {
     const mine = (await call('alice', 'POST', '/jobs', { ...job, user: 'bob' })).json().job;
     expect(mine.user).toBe('alice');

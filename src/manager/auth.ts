@@ -3,7 +3,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { API } from '../core/api.js';
-import type { Principal, Role, TokenInfo } from '../core/auth.js';
+import { workerMatches, type Principal, type Role, type TokenInfo } from '../core/auth.js';
 import { DroverError } from '../core/errors.js';
 import type { Store } from '../store/contract.js';
 
@@ -59,9 +59,13 @@ export class Authenticator {
   constructor(private readonly store: Store) {}
 
   /** Creates a token; its secret is returned once and never stored. */
-  async createToken(name: string, role: Role): Promise<{ secret: string; info: TokenInfo }> {
+  async createToken(
+    name: string,
+    role: Role,
+    workers?: string,
+  ): Promise<{ secret: string; info: TokenInfo }> {
     const secret = `drv_${randomBytes(24).toString('base64url')}`;
-    const info = await this.store.createToken({ name, role, hash: hashToken(secret) });
+    const info = await this.store.createToken({ name, role, hash: hashToken(secret), workers });
     return { secret, info };
   }
 
@@ -80,7 +84,9 @@ export class Authenticator {
     const hit = this.cache.get(hash);
     if (hit && Date.now() - hit.at < CACHE_MS) return hit.principal;
     const token = await this.store.findToken(hash);
-    const principal = token ? { tokenId: token.id, name: token.name, role: token.role } : undefined;
+    const principal = token
+      ? { tokenId: token.id, name: token.name, role: token.role, workers: token.workers }
+      : undefined;
     if (this.cache.size >= MAX_CACHE) this.cache.clear();
     this.cache.set(hash, { principal, at: Date.now() });
     return principal;
@@ -110,7 +116,31 @@ export class Authenticator {
       }
       request.principal = principal;
     });
+    // A worker token acts only as the workers it names: the name is in the path, or (to
+    // register) in the body, so this runs once the body is parsed.
+    app.addHook('preHandler', (request: FastifyRequest, _reply, done) => {
+      const principal = request.principal;
+      if (principal?.role !== 'worker' || principal.workers === '*') return done();
+      const name = workerNameOf(request);
+      if (name !== undefined && workerMatches(principal.workers, name)) return done();
+      done(
+        new DroverError(
+          'forbidden',
+          `token ${principal.name} acts only as workers matching "${principal.workers}"` +
+            (name === undefined ? '' : `, not as ${name}`),
+        ),
+      );
+    });
   }
+}
+
+/** The worker a worker-protocol request acts as, if it names one. */
+function workerNameOf(request: FastifyRequest): string | undefined {
+  const params = request.params as Record<string, unknown> | undefined;
+  if (typeof params?.name === 'string') return params.name;
+  const body = request.body as Record<string, unknown> | undefined;
+  if (body && typeof body === 'object' && typeof body.name === 'string') return body.name.trim();
+  return undefined;
 }
 
 /**

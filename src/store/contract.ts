@@ -113,7 +113,12 @@ export interface Store {
 
   // ── access tokens ─────────────────────────────────────────────────────────
   /** Keeps a new token; `hash` is the SHA-256 of its secret (the secret is never stored). */
-  createToken(token: { name: string; role: Role; hash: string }): Promise<TokenInfo>;
+  createToken(token: {
+    name: string;
+    role: Role;
+    hash: string;
+    workers?: string;
+  }): Promise<TokenInfo>;
   /** The live (not revoked) token with this hash. */
   findToken(hash: string): Promise<TokenInfo | undefined>;
   listTokens(): Promise<TokenInfo[]>;

@@ -8,15 +8,22 @@ export interface TokenOptions extends ConnectionOptions {
 }
 
 /** `drover token create --role user --name alice`: prints the secret, which is shown once. */
-export async function tokenCreate(o: TokenOptions & { role: string; name: string }): Promise<void> {
+export async function tokenCreate(
+  o: TokenOptions & { role: string; name: string; workers?: string },
+): Promise<void> {
   if (!(roles as readonly string[]).includes(o.role)) {
     throw invalid('--role', `"${o.role}" is not a role (${roles.join(', ')})`);
   }
-  const reply = await connect(o).createToken(o.name, o.role as Role);
+  if (o.workers !== undefined && o.role !== 'worker') {
+    throw invalid('--workers', 'only worker tokens name the workers they act as');
+  }
+  const reply = await connect(o).createToken(o.name, o.role as Role, o.workers);
   if (o.json) return printJson(reply);
   process.stdout.write(`${reply.token}\n`);
   process.stderr.write(
-    `token ${reply.info.id} for ${reply.info.name} (${reply.info.role}); the secret above is not shown again\n`,
+    `token ${reply.info.id} for ${reply.info.name} (${reply.info.role}${
+      reply.info.role === 'worker' ? `, as workers ${reply.info.workers}` : ''
+    }); the secret above is not shown again\n`,
   );
 }
 
@@ -24,8 +31,15 @@ export async function tokenList(o: TokenOptions): Promise<void> {
   const tokens = await connect(o).listTokens();
   if (o.json) return printJson(tokens);
   printTable(
-    ['ID', 'NAME', 'ROLE', 'CREATED', 'REVOKED'],
-    tokens.map((t) => [t.id, t.name, t.role, formatTime(t.createdAt), formatTime(t.revokedAt)]),
+    ['ID', 'NAME', 'ROLE', 'WORKERS', 'CREATED', 'REVOKED'],
+    tokens.map((t) => [
+      t.id,
+      t.name,
+      t.role,
+      t.role === 'worker' ? t.workers : '',
+      formatTime(t.createdAt),
+      formatTime(t.revokedAt),
+    ]),
   );
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { roles, type TokenInfo } from '../../core/auth.js';
+import { roles, WORKER_PATTERN, type TokenInfo } from '../../core/auth.js';
 import { DroverError } from '../../core/errors.js';
 import { parseInput } from '../../core/validate.js';
 import type { Authenticator } from '../auth.js';
@@ -14,8 +14,16 @@ const createBody = z
       .max(128)
       .regex(/^[^\s,]+$/, 'must not contain spaces or commas'),
     role: z.enum(roles),
+    workers: z
+      .string()
+      .regex(WORKER_PATTERN, 'a worker name or pattern (* for any run of characters)')
+      .optional(),
   })
-  .strict();
+  .strict()
+  .refine((b) => b.workers === undefined || b.role === 'worker', {
+    path: ['workers'],
+    message: 'only worker tokens name the workers they act as',
+  });
 const idParams = z.object({ id: z.string().min(1).max(64) });
 
 /** Access tokens (admin only, see `auth.ts`). The secret is in the creation reply only. */
@@ -25,8 +33,8 @@ export function tokenRoutes(app: FastifyInstance, auth: Authenticator | undefine
     return auth;
   };
   app.post('/tokens', async (req, reply): Promise<{ token: string; info: TokenInfo }> => {
-    const { name, role } = parseInput(createBody, req.body);
-    const { secret, info } = await need().createToken(name, role);
+    const { name, role, workers } = parseInput(createBody, req.body);
+    const { secret, info } = await need().createToken(name, role, workers);
     reply.status(201);
     return { token: secret, info };
   });

@@ -520,11 +520,22 @@ export function storeConformance(backend: string, open: OpenStore): void {
       it('keeps tokens by hash, lists them without secrets and revokes them', async () => {
         const alice = await store.createToken({ name: 'alice', role: 'user', hash: 'h1' });
         await store.createToken({ name: 'ci', role: 'worker', hash: 'h2' });
+        const rack = await store.createToken({
+          name: 'rack',
+          role: 'worker',
+          hash: 'h3',
+          workers: 'render-*',
+        });
         expect(await store.findToken('h1')).toEqual(alice);
+        expect(alice.workers).toBe('*');
+        expect((await store.findToken('h2'))!.workers).toBe('*');
+        expect(await store.findToken('h3')).toEqual(rack);
+        expect(rack.workers).toBe('render-*');
         expect(await store.findToken('nope')).toBeUndefined();
         expect((await store.listTokens()).map((t) => [t.name, t.role]).sort()).toEqual([
           ['alice', 'user'],
           ['ci', 'worker'],
+          ['rack', 'worker'],
         ]);
         const revoked = await store.revokeToken(alice.id);
         expect(revoked.revokedAt).not.toBeNull();

@@ -140,5 +140,6 @@ export function tokenFromRow(row: Selectable<TokensTable>): TokenInfo {
     role: row.role as Role,
     createdAt: num(row.created_at),
     revokedAt: numOrNull(row.revoked_at),
+    workers: row.workers,
   };
 }

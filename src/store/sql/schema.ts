@@ -166,6 +166,8 @@ export interface TokensTable {
   hash: string;
   created_at: number;
   revoked_at: number | null;
+  /** Worker tokens: the worker names they may act as (a pattern, `*` for any). */
+  workers: Generated<string>;
 }
 
 export interface MetaTable {
