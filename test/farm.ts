@@ -37,6 +37,8 @@ export async function startFarm(): Promise<TestFarm> {
     port: 0,
     settings: FAST,
     logger: pino({ level: 'silent' }),
+    // The monitor shows images rendered under the farm's folder.
+    outputRoots: [dir],
   });
   // Authentication is on, as in production: the admin token the manager made on its first
   // start, and a worker token for the worker processes.

@@ -66,6 +66,11 @@ program
     3,
   )
   .option('--plugins-dir <dir>', 'also load the event plugins in this folder')
+  .option(
+    '--output-root <dir>',
+    'a folder the monitor may show rendered images from (repeatable; default: the current one)',
+    collect,
+  )
   .option('--headless', 'do not offer the web monitor')
   .action((o: Parameters<typeof dev>[0]) => dev(o));
 
@@ -94,6 +99,11 @@ program
   )
   .option('--house-keeping-ms <ms>', 'house keeping interval (default 2000)', int(50, 600_000))
   .option('--plugins-dir <dir>', 'also load the event plugins in this folder')
+  .option(
+    '--output-root <dir>',
+    "a folder the monitor may show rendered images from (repeatable; jobs' output folders inside it)",
+    collect,
+  )
   .option('--log-level <level>', 'log level', 'info')
   .action((o: Parameters<typeof manager>[0]) => manager(o));
 

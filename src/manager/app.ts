@@ -26,6 +26,8 @@ export interface AppOptions {
   auth?: Authenticator;
   /** Serve HTTPS with this certificate and key (PEM). */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Folders the monitor's thumbnails may be read from (see `routes/outputs.ts`). */
+  outputRoots?: readonly string[];
 }
 
 export function buildApp(farm: Farm, logger: Logger, options: AppOptions = {}): FastifyInstance {
@@ -63,7 +65,7 @@ export function buildApp(farm: Farm, logger: Logger, options: AppOptions = {}): 
       farmRoutes(api, farm);
       pluginRoutes(api, farm);
       streamRoutes(api, farm);
-      outputRoutes(api, farm);
+      outputRoutes(api, farm, options.outputRoots ?? []);
       tokenRoutes(api, options.auth);
       done();
     },

@@ -36,6 +36,11 @@ export interface ManagerOptions {
   auth?: boolean;
   /** Serve HTTPS: PEM certificate and key. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * Folders the monitor may show rendered images from (a job's output folder must be inside
+   * one). None: the manager serves no images, whatever folders jobs name.
+   */
+  outputRoots?: readonly string[];
 }
 
 export interface RunningManager {
@@ -86,6 +91,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const app = buildApp(farm, logger, {
     ...(auth ? { auth } : {}),
     ...(options.tls ? { tls: options.tls } : {}),
+    ...(options.outputRoots ? { outputRoots: options.outputRoots } : {}),
   });
 
   let keeping: Promise<void> = Promise.resolve();

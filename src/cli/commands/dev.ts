@@ -12,6 +12,7 @@ export interface DevOptions {
   slots: number;
   syncDelay: number;
   pluginsDir?: string;
+  outputRoot?: string[];
   headless?: boolean;
 }
 
@@ -62,6 +63,7 @@ export async function dev(o: DevOptions): Promise<void> {
     syncDelayMs: o.syncDelay * 1000,
     logger,
     ...(o.pluginsDir ? { pluginsDir: resolve(o.pluginsDir) } : {}),
+    outputRoots: (o.outputRoot ?? ['.']).map((r) => resolve(r)),
   });
   const { manager } = farm;
   const gfsSync = manager.farm.plugins?.show('gfs-sync');

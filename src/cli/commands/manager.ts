@@ -18,6 +18,7 @@ export interface ManagerCommandOptions {
   leaseTtlMs?: number;
   stallAfterMs?: number;
   houseKeepingMs?: number;
+  outputRoot?: string[];
 }
 
 function readPem(file: string, flag: string): Buffer {
@@ -52,6 +53,7 @@ export async function manager(o: ManagerCommandOptions): Promise<void> {
     },
     ...(o.pluginsDir ? { pluginsDir: resolve(o.pluginsDir) } : {}),
     ...(tls ? { tls } : {}),
+    outputRoots: (o.outputRoot ?? []).map((r) => resolve(r)),
   });
   process.stderr.write(
     `drover manager listening on ${running.url} (store: ${running.farm.store.kind})\n`,

@@ -32,6 +32,8 @@ export interface LocalFarmOptions {
   pluginsDir?: string;
   /** Worker log level (their logs go to `<data>/logs/<name>.log`). */
   workerLogLevel?: string;
+  /** Folders besides the simulated GFS the monitor may show rendered images from. */
+  outputRoots?: readonly string[];
 }
 
 export interface LocalFarm {
@@ -68,6 +70,7 @@ export async function startLocalFarm(o: LocalFarmOptions): Promise<LocalFarm> {
     logger: o.logger,
     ...(o.settings ? { settings: o.settings } : {}),
     ...(o.pluginsDir ? { pluginsDir: o.pluginsDir } : {}),
+    outputRoots: [gfsRoot, ...(o.outputRoots ?? [])],
   });
   const store = manager.farm.store;
   const existing = await store.listPathMappings();

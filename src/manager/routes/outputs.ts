@@ -18,6 +18,9 @@ import type { Farm } from '../farm.js';
  * Only files directly inside one of the job's output directories, only image types a browser
  * shows (no SVG: it can carry script), only plain names (no separators, no `..`), and the file's
  * real path must still be inside the directory's real path (a symlink cannot lead out).
+ * Anyone who may submit a job names its output directories, so a directory is served only
+ * when its real path is inside one of the manager's output roots (`--output-root`; `drover
+ * dev`: its current directory and its GFS). Without roots no image is served.
  * A directory is looked for as submitted and, failing that, as path mapping rewrites it for each
  * region (`drover dev` maps `/gfs/` to each site's folder).
  */
@@ -56,15 +59,43 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
-export function outputRoutes(app: FastifyInstance, farm: Farm): void {
-  /** Where one of a job's output directories is on this manager's disk, if anywhere. */
+/** The real paths of `roots` that exist (a root made later is picked up on the next call). */
+async function realRoots(roots: readonly string[]): Promise<string[]> {
+  const real = await Promise.all(roots.map((r) => realpath(r).catch(() => undefined)));
+  return real.filter((r): r is string => r !== undefined);
+}
+
+function inside(path: string, roots: readonly string[]): boolean {
+  return roots.some(
+    (root) => path === root || path.startsWith(root.endsWith(sep) ? root : root + sep),
+  );
+}
+
+export function outputRoutes(
+  app: FastifyInstance,
+  farm: Farm,
+  outputRoots: readonly string[],
+): void {
+  /**
+   * The real path of one of a job's output directories on this manager's disk, if it is
+   * there and inside an output root.
+   */
   async function locate(directory: string): Promise<string | undefined> {
-    if (await isDirectory(directory)) return directory;
+    const roots = await realRoots(outputRoots);
+    if (roots.length === 0) return undefined;
+    const allowed = async (path: string) => {
+      if (!(await isDirectory(path))) return undefined;
+      const real = await realpath(path).catch(() => undefined);
+      return real !== undefined && inside(real, roots) ? real : undefined;
+    };
+    const found = await allowed(directory);
+    if (found) return found;
     const rules = await farm.paths.listRules();
     const os = process.platform;
     for (const region of new Set(rules.map((r) => r.region))) {
       const mapped = mapPath(directory, rulesFor(rules, { region, os }), os);
-      if (mapped !== directory && (await isDirectory(mapped))) return mapped;
+      const real = mapped === directory ? undefined : await allowed(mapped);
+      if (real) return real;
     }
     return undefined;
   }
@@ -103,12 +134,17 @@ export function outputRoutes(app: FastifyInstance, farm: Farm): void {
   app.get('/jobs/:id/outputs/:directory/:name', async (req, reply) => {
     const { id, directory, name } = parseInput(fileParams, req.params, 'params');
     const wanted = (await outputDirectories(id))[directory];
-    const dir = wanted === undefined ? undefined : await locate(wanted);
-    if (!dir) throw notFound(`output directory ${directory} of job ${id}`);
+    const realDir = wanted === undefined ? undefined : await locate(wanted);
+    if (!realDir) {
+      throw notFound(
+        outputRoots.length === 0
+          ? 'images: this manager serves none (start it with --output-root)'
+          : `output directory ${directory} of job ${id} (in this manager's output roots)`,
+      );
+    }
     let real: string;
-    let realDir: string;
     try {
-      [real, realDir] = await Promise.all([realpath(join(dir, name)), realpath(dir)]);
+      real = await realpath(join(realDir, name));
     } catch {
       throw notFound(`file ${name}`);
     }
