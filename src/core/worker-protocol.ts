@@ -110,6 +110,12 @@ export const logAppendSchema = z
           .strict(),
       )
       .max(MAX_LOG_CHUNKS_PER_REQUEST),
+    /**
+     * The batch's number for its lease (1, 2, … in sending order): a number the manager has
+     * taken already, or one below it, is a batch sent again, and its chunks are not logged
+     * twice. Absent: always logged.
+     */
+    batch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
     progress: z.number().min(0).max(100).optional(),
     status: z.string().max(512).optional(),
   })

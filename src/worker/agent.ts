@@ -313,9 +313,10 @@ export class WorkerAgent {
     const spool = this.#spool;
     if (!spool) return 'delivered';
     while (spool.hasLog(lease)) {
-      const chunks = spool.peekLog(lease) ?? [];
+      const { batch, chunks } = spool.peekLog(lease) ?? { chunks: [] };
+      const body = batch === undefined ? { lease, chunks } : { lease, chunks, batch };
       try {
-        await this.#client.appendLogs(this.#o.name, { lease, chunks }, { timeoutMs: 10_000 });
+        await this.#client.appendLogs(this.#o.name, body, { timeoutMs: 10_000 });
         spool.shiftLog(lease);
       } catch (error) {
         const code = codeOf(error);

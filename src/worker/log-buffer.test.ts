@@ -51,26 +51,6 @@ describe('LogBuffer', () => {
     ]);
     expect(buf.droppedBytes).toBe(70);
   });
-
-  it('puts unsent chunks back in order, still bounded', () => {
-    const buf = new LogBuffer({ maxChunkBytes: 10, maxBytes: 30 });
-    buf.append('stdout', 'aaaaaaaaa\n');
-    buf.append('stdout', 'bbbbbbbbb\n');
-    const sent = buf.take(1);
-    buf.append('stdout', 'ccccccccc\n');
-    buf.putBack(sent);
-    expect(buf.take(100).map((c) => c.text[0])).toEqual(['a', 'b', 'c']);
-
-    buf.append('stdout', '111111111\n');
-    buf.append('stdout', '222222222\n');
-    const unsent = buf.take(2);
-    buf.append('stdout', '333333333\n');
-    buf.append('stdout', '444444444\n');
-    buf.putBack(unsent);
-    const after = buf.take(100);
-    expect(after[0]?.text).toBe('[… 10 bytes dropped …]\n');
-    expect(after.slice(1).map((c) => c.text[0])).toEqual(['2', '3', '4']);
-  });
 });
 
 describe('splitUtf8', () => {

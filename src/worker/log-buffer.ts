@@ -14,6 +14,17 @@ export interface LogChunk {
   text: string;
 }
 
+/**
+ * Chunks sent in one request, numbered per lease (1, 2, …) in the order they are sent: the
+ * manager takes each number once, so a batch sent again (a retry after a lost reply, or a
+ * spooled batch whose removal a crash prevented) is not logged twice.
+ */
+export interface LogBatch {
+  /** Absent for batches spooled by a worker from before batches were numbered. */
+  batch?: number;
+  chunks: LogChunk[];
+}
+
 export interface LogBufferOptions {
   /** Largest chunk text in UTF-8 bytes (default MAX_LOG_CHUNK_BYTES). */
   maxChunkBytes?: number;
@@ -91,18 +102,6 @@ export class LogBuffer {
       }
     }
     return chunks;
-  }
-
-  /** Puts chunks that could not be sent back in front, still within the bound. */
-  putBack(chunks: LogChunk[]): void {
-    const entries = chunks.map((c) => ({
-      stream: c.stream,
-      text: c.text,
-      bytes: Buffer.byteLength(c.text),
-    }));
-    for (const e of entries) this.#bytes += e.bytes;
-    this.#entries.unshift(...entries);
-    this.#enforceBound();
   }
 
   /** Drops the oldest entries until the buffer fits, leaving one marker in front. */

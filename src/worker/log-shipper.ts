@@ -1,7 +1,7 @@
 import { DroverError } from '../core/errors.js';
 import type { LogAppendInput } from '../core/worker-protocol.js';
 import { backoffDelay, sleep } from './backoff.js';
-import { LogBuffer, type LogChunk, type LogStream } from './log-buffer.js';
+import { LogBuffer, type LogBatch, type LogStream } from './log-buffer.js';
 
 /**
  * Sends one task's output and progress to the manager in batches: every `flushMs`, or
@@ -9,6 +9,7 @@ import { LogBuffer, type LogChunk, type LogStream } from './log-buffer.js';
  * unreachable the output stays in a bounded LogBuffer and is sent when it is back — or,
  * with a `spool`, it goes to disk (one batch per failed request and per flush interval
  * while backing off), and is sent from there, oldest first, before anything newer.
+ * Batches are numbered (`LogBatch`); a failed one is sent again as it was, under its number.
  */
 
 /** One lease's log batches on disk (`Spool.logSpool`). */
@@ -16,9 +17,9 @@ export interface LogSpool {
   /** Batches are waiting on disk. */
   pending(): boolean;
   /** Appends one batch (at most one request's worth of chunks) after the others. */
-  write(chunks: LogChunk[]): void;
+  write(batch: LogBatch): void;
   /** The oldest batch. */
-  peek(): LogChunk[] | undefined;
+  peek(): LogBatch | undefined;
   /** Removes the oldest batch. */
   shift(): void;
 }
@@ -58,6 +59,10 @@ export class LogShipper {
   #retryAt = 0;
   #closed = false;
   #leaseLost = false;
+  /** The next batch's number. */
+  #nextBatch = 1;
+  /** Without a spool: the batch whose request failed, sent again before anything newer. */
+  #retry: LogBatch | undefined;
 
   constructor(options: LogShipperOptions) {
     this.#options = options;
@@ -87,7 +92,18 @@ export class LogShipper {
 
   /** Output is waiting, in memory or on disk. */
   get hasUnsent(): boolean {
-    return !this.#buffer.isEmpty || this.#progressDirty || !!this.#options.spool?.pending();
+    return (
+      !this.#buffer.isEmpty ||
+      this.#progressDirty ||
+      this.#retry !== undefined ||
+      !!this.#options.spool?.pending()
+    );
+  }
+
+  /** The buffered chunks as the next numbered batch (no number when there are none). */
+  #takeBatch(): LogBatch {
+    const chunks = this.#buffer.take();
+    return chunks.length > 0 ? { batch: this.#nextBatch++, chunks } : { chunks };
   }
 
   /**
@@ -97,7 +113,7 @@ export class LogShipper {
   #spill(): void {
     const spool = this.#options.spool;
     if (!spool || this.#inFlight || this.#leaseLost) return;
-    while (!this.#buffer.isEmpty) spool.write(this.#buffer.take());
+    while (!this.#buffer.isEmpty) spool.write(this.#takeBatch());
   }
 
   setProgress(progress: number | undefined, status: string | undefined): void {
@@ -148,13 +164,21 @@ export class LogShipper {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       await this.flush();
-      if (this.#leaseLost || (this.#buffer.isEmpty && !this.#progressDirty)) break;
+      if (this.#leaseLost || !this.#hasUnsentInMemory()) break;
       const now = Date.now();
       if (now >= deadline || signal?.aborted) break;
       await sleep(Math.max(1, Math.min(this.#retryAt, deadline) - now), signal);
     }
     this.#closed = true;
-    return { unsentBytes: this.#leaseLost ? 0 : this.#buffer.size, spooled: false };
+    const retryBytes = (this.#retry?.chunks ?? []).reduce(
+      (n, c) => n + Buffer.byteLength(c.text),
+      0,
+    );
+    return { unsentBytes: this.#leaseLost ? 0 : this.#buffer.size + retryBytes, spooled: false };
+  }
+
+  #hasUnsentInMemory(): boolean {
+    return !this.#buffer.isEmpty || this.#progressDirty || this.#retry !== undefined;
   }
 
   /** Stops at once, discarding what is buffered (the task was revoked). */
@@ -162,6 +186,7 @@ export class LogShipper {
     this.#stopTimer();
     this.#closed = true;
     this.#buffer.take(Number.MAX_SAFE_INTEGER);
+    this.#retry = undefined;
   }
 
   #stopTimer(): void {
@@ -174,9 +199,11 @@ export class LogShipper {
     while (!this.#leaseLost) {
       // Disk first: it holds the older output.
       const fromSpool = spool?.pending() ? spool.peek() : undefined;
-      if (!fromSpool && this.#buffer.isEmpty && !this.#progressDirty) break;
-      const chunks = fromSpool ?? this.#buffer.take();
-      const body: LogAppendInput = { lease: this.#options.lease, chunks };
+      if (!fromSpool && !this.#hasUnsentInMemory()) break;
+      const batch = fromSpool ?? this.#retry ?? this.#takeBatch();
+      this.#retry = undefined;
+      const body: LogAppendInput = { lease: this.#options.lease, chunks: batch.chunks };
+      if (batch.batch !== undefined) body.batch = batch.batch;
       if (this.#progress !== undefined) body.progress = this.#progress;
       if (this.#status !== undefined) body.status = this.#status;
       const progressWasDirty = this.#progressDirty;
@@ -190,6 +217,7 @@ export class LogShipper {
         if (error instanceof DroverError && error.code === 'lease_lost') {
           this.#leaseLost = true;
           this.#buffer.take(Number.MAX_SAFE_INTEGER);
+          this.#retry = undefined;
           this.#stopTimer();
           this.#options.onLeaseLost();
           return;
@@ -201,10 +229,10 @@ export class LogShipper {
           error.code === 'not_found';
         if (retryable) {
           if (spool) {
-            if (!fromSpool) spool.write(chunks);
-            while (!this.#buffer.isEmpty) spool.write(this.#buffer.take());
-          } else {
-            this.#buffer.putBack(chunks);
+            if (!fromSpool && batch.chunks.length > 0) spool.write(batch);
+            while (!this.#buffer.isEmpty) spool.write(this.#takeBatch());
+          } else if (batch.chunks.length > 0) {
+            this.#retry = batch;
           }
           this.#progressDirty ||= progressWasDirty;
           this.#retryAt =

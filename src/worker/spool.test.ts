@@ -8,7 +8,8 @@ import { LogShipper } from './log-shipper.js';
 import { Spool, SpoolInUseError } from './spool.js';
 
 const task = (lease: string) => ({ lease, jobId: 'job1', taskIndex: 0, attempt: 1 });
-const text = (chunks: { text: string }[] | undefined) => (chunks ?? []).map((c) => c.text).join('');
+const text = (batch: { chunks: { text: string }[] } | undefined) =>
+  (batch?.chunks ?? []).map((c) => c.text).join('');
 const fresh = () => join(mkdtempSync(join(tmpdir(), 'drover-spool-test-')), 'spool');
 
 describe('worker spool', () => {
@@ -17,9 +18,11 @@ describe('worker spool', () => {
     const a = Spool.open({ dir });
     a.begin(task('L1'));
     a.begin(task('L2'));
-    a.appendLog('L2', [{ stream: 'stdout', text: 'two\n' }]);
-    a.appendLog('L1', [{ stream: 'stdout', text: 'one a\n' }]);
-    a.appendLog('L1', [{ stream: 'stderr', text: 'one b\n' }]);
+    a.appendLog('L2', { batch: 1, chunks: [{ stream: 'stdout', text: 'two\n' }] });
+    a.appendLog('L1', { batch: 1, chunks: [{ stream: 'stdout', text: 'one a\n' }] });
+    a.appendLog('L1', { batch: 2, chunks: [{ stream: 'stderr', text: 'one b\n' }] });
+    // A batch spooled by a worker from before batches were numbered.
+    a.appendLog('L2', { chunks: [{ stream: 'stdout', text: 'old\n' }] });
     a.saveResult('L1', { lease: 'L1', outcome: 'completed', exitCode: 0 });
     a.close(); // as a crashed worker would leave it, minus the lock
 
@@ -28,9 +31,13 @@ describe('worker spool', () => {
       { task: task('L2'), result: undefined },
       { task: task('L1'), result: { lease: 'L1', outcome: 'completed', exitCode: 0 } },
     ]);
-    expect(text(b.peekLog('L1'))).toBe('one a\n');
+    // Each batch comes back under its number, to be sent as it was.
+    expect(b.peekLog('L1')).toEqual({ batch: 1, chunks: [{ stream: 'stdout', text: 'one a\n' }] });
     b.shiftLog('L1');
-    expect(b.peekLog('L1')).toEqual([{ stream: 'stderr', text: 'one b\n' }]);
+    expect(b.peekLog('L1')).toEqual({ batch: 2, chunks: [{ stream: 'stderr', text: 'one b\n' }] });
+    expect(b.peekLog('L2')).toEqual({ batch: 1, chunks: [{ stream: 'stdout', text: 'two\n' }] });
+    b.shiftLog('L2');
+    expect(b.peekLog('L2')).toEqual({ chunks: [{ stream: 'stdout', text: 'old\n' }] });
     b.remove('L1');
     b.remove('L2');
     expect(b.logBytes).toBe(0);
@@ -44,7 +51,10 @@ describe('worker spool', () => {
     spool.begin(task('L1'));
     const kib64 = 'x'.repeat(64 * 1024 - 1) + '\n';
     for (let i = 0; i < 40; i++) {
-      spool.appendLog('L1', [{ stream: 'stdout', text: `${i}:${kib64}` }]);
+      spool.appendLog('L1', {
+        batch: i + 1,
+        chunks: [{ stream: 'stdout', text: `${i}:${kib64}` }],
+      });
       spool.saveResult('L1', { lease: 'L1', outcome: 'completed' });
     }
     expect(spool.logBytes).toBeLessThanOrEqual(2 * 1024 * 1024);
@@ -52,13 +62,19 @@ describe('worker spool', () => {
     const first = spool.peekLog('L1');
     expect(text(first)).toMatch(/^\[… \d+ bytes dropped …\]\n$/);
     spool.shiftLog('L1');
-    // The next batch is the oldest one kept, and the newest one is there.
+    // The next batch is the oldest one kept, and the newest one is there; the marker went
+    // out under the number of the last batch it stands for, so the numbers keep increasing.
     const kept: string[] = [];
+    const numbers = [first!.batch!];
     while (spool.hasLog('L1')) {
-      kept.push(text(spool.peekLog('L1')).split(':')[0]!);
+      const batch = spool.peekLog('L1')!;
+      kept.push(text(batch).split(':')[0]!);
+      numbers.push(batch.batch!);
       spool.shiftLog('L1');
     }
     expect(kept.at(-1)).toBe('39');
+    expect(numbers[1]).toBe(numbers[0]! + 1);
+    expect(numbers.at(-1)).toBe(40);
     expect(kept.map(Number)).toEqual([...kept.map(Number)].sort((x, y) => x - y));
     expect(
       readdirSync(
@@ -110,12 +126,15 @@ describe('worker spool', () => {
     const { spooled } = await shipper.close(1_000);
     // One attempt at close: what it could not send stays on disk for the agent.
     while (spool.hasLog('L1')) {
-      sent.push({ lease: 'L1', chunks: spool.peekLog('L1')! });
+      sent.push({ lease: 'L1', ...spool.peekLog('L1')! });
       spool.shiftLog('L1');
     }
     expect(typeof spooled).toBe('boolean');
     const all = sent.flatMap((b) => b.chunks.map((c) => c.text)).join('');
     expect(all).toBe(Array.from({ length: 20 }, (_, i) => `line ${i}\n`).join('') + 'last\n');
+    // Every batch with output has a number, 1, 2, … in the order sent.
+    const numbers = sent.filter((b) => b.chunks.length > 0).map((b) => b.batch);
+    expect(numbers).toEqual(numbers.map((_, i) => i + 1));
     spool.close();
   });
 });

@@ -12,7 +12,7 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TaskReportInput } from '../core/worker-protocol.js';
-import { dropMarker, type LogChunk } from './log-buffer.js';
+import { dropMarker, type LogBatch } from './log-buffer.js';
 import type { LogSpool } from './log-shipper.js';
 
 /**
@@ -22,8 +22,8 @@ import type { LogSpool } from './log-shipper.js';
  * its predecessor finished.
  *
  * Layout: one folder per lease (`<dir>/<lease>/`) holding `task.json` (which task it is),
- * log batches `log-<seq>.json` (at most one log request each, so a batch is sent as it is)
- * and `result.json` (the report). Every file is written to a temporary name and renamed, so
+ * log batches `log-<seq>-<batch>.json` (at most one log request each, so a batch is sent as
+ * it is, with its number: see `LogBatch`) and `result.json` (the report). Every file is written to a temporary name and renamed, so
  * a crash never leaves a half-written one. `seq` is global across leases: it orders batches
  * for delivery and tells which output is oldest.
  *
@@ -32,7 +32,8 @@ import type { LogSpool } from './log-shipper.js';
  * `[… N bytes dropped …]` line in the task log. Results are never dropped (they are small).
  *
  * Delivery is at least once for a log batch: a worker killed between a batch reaching the
- * manager and the batch's file being removed sends it again after the restart.
+ * manager and the batch's file being removed sends it again after the restart. The batch's
+ * number makes the manager take it once.
  */
 
 export interface SpoolOptions {
@@ -61,6 +62,8 @@ export interface SpoolEntry {
 
 interface Batch {
   seq: number;
+  /** The batch's number for the manager (`LogBatch.batch`); absent in an old spool. */
+  batch?: number;
   bytes: number;
   /** A marker: output dropped here (bytes). */
   dropped?: number;
@@ -158,27 +161,35 @@ export class Spool {
   }
 
   /** Writes one batch (at most one log request's worth of chunks) after the lease's others. */
-  appendLog(lease: string, chunks: LogChunk[]): void {
-    if (chunks.length === 0) return;
+  appendLog(lease: string, log: LogBatch): void {
+    if (log.chunks.length === 0) return;
     const state = this.#ensure(lease);
     const seq = ++this.#seq;
-    const text = JSON.stringify({ chunks });
-    writeAtomic(join(state.folder, batchFile(seq, false)), text);
+    const text = JSON.stringify({ chunks: log.chunks });
+    writeAtomic(join(state.folder, batchFile(seq, false, log.batch)), text);
     const bytes = Buffer.byteLength(text);
-    state.batches.push({ seq, bytes });
+    state.batches.push({ seq, bytes, ...(log.batch === undefined ? {} : { batch: log.batch }) });
     this.#bytes += bytes;
     this.#enforceBound();
   }
 
-  /** The lease's oldest batch, as chunks to send. */
-  peekLog(lease: string): LogChunk[] | undefined {
+  /** The lease's oldest batch, to send as it is. */
+  peekLog(lease: string): LogBatch | undefined {
     const state = this.#leases.get(lease);
-    const batch = state?.batches[0];
-    if (!state || !batch) return undefined;
-    if (batch.dropped !== undefined) return [{ stream: 'system', text: dropMarker(batch.dropped) }];
+    const b = state?.batches[0];
+    if (!state || !b) return undefined;
+    const number = b.batch === undefined ? {} : { batch: b.batch };
+    if (b.dropped !== undefined) {
+      return { ...number, chunks: [{ stream: 'system', text: dropMarker(b.dropped) }] };
+    }
     // Unreadable: sent as nothing, then removed.
-    const parsed = readJson<{ chunks?: unknown }>(join(state.folder, batchFile(batch.seq, false)));
-    return Array.isArray(parsed?.chunks) ? (parsed.chunks as LogChunk[]) : [];
+    const parsed = readJson<{ chunks?: unknown }>(
+      join(state.folder, batchFile(b.seq, false, b.batch)),
+    );
+    return {
+      ...number,
+      chunks: Array.isArray(parsed?.chunks) ? (parsed.chunks as LogBatch['chunks']) : [],
+    };
   }
 
   /** Removes the lease's oldest batch (delivered, or refused as it is). */
@@ -187,7 +198,7 @@ export class Spool {
     const batch = state?.batches.shift();
     if (!state || !batch) return;
     if (batch.dropped === undefined) this.#bytes -= batch.bytes;
-    unlinkQuiet(join(state.folder, batchFile(batch.seq, batch.dropped !== undefined)));
+    unlinkQuiet(join(state.folder, batchFile(batch.seq, batch.dropped !== undefined, batch.batch)));
   }
 
   /** Keeps a task's report until the manager has acknowledged it (written before sending). */
@@ -246,16 +257,19 @@ export class Spool {
       const batch = state.batches[index]!;
       this.#bytes -= batch.bytes;
       this.#droppedBytes += batch.bytes;
-      unlinkQuiet(join(state.folder, batchFile(batch.seq, false)));
+      unlinkQuiet(join(state.folder, batchFile(batch.seq, false, batch.batch)));
       // Every batch before it is a marker (it was the lease's oldest output): merge into the
-      // one right before it, or leave a marker in its place.
+      // one right before it, or leave a marker in its place. A marker goes out under the
+      // number of the last batch it stands for, so the numbers sent keep increasing.
+      const number = batch.batch === undefined ? {} : { batch: batch.batch };
       const before = index > 0 ? state.batches[index - 1] : undefined;
       if (before?.dropped !== undefined) {
         before.dropped += batch.bytes;
+        Object.assign(before, number);
         writeAtomic(join(state.folder, batchFile(before.seq, true)), JSON.stringify(before));
         state.batches.splice(index, 1);
       } else {
-        const marker: Batch = { seq: batch.seq, bytes: 0, dropped: batch.bytes };
+        const marker: Batch = { seq: batch.seq, ...number, bytes: 0, dropped: batch.bytes };
         writeAtomic(join(state.folder, batchFile(batch.seq, true)), JSON.stringify(marker));
         state.batches[index] = marker;
       }
@@ -279,15 +293,16 @@ export class Spool {
       }
       const batches: Batch[] = [];
       for (const f of files) {
-        const m = /^(log|drop)-(\d+)\.json$/.exec(f);
+        const m = /^(log|drop)-(\d+)(?:-(\d+))?\.json$/.exec(f);
         if (!m) continue;
         const seq = Number(m[2]);
         if (m[1] === 'drop') {
           const marker = readJson<Batch>(join(folder, f));
-          batches.push({ seq, bytes: 0, dropped: Number(marker?.dropped ?? 0) });
+          const number = Number.isSafeInteger(marker?.batch) ? { batch: marker!.batch! } : {};
+          batches.push({ seq, ...number, bytes: 0, dropped: Number(marker?.dropped ?? 0) });
         } else {
           const bytes = statSync(join(folder, f)).size;
-          batches.push({ seq, bytes });
+          batches.push({ seq, ...(m[3] === undefined ? {} : { batch: Number(m[3]) }), bytes });
           this.#bytes += bytes;
         }
         this.#seq = Math.max(this.#seq, seq);
@@ -310,8 +325,10 @@ function folderName(lease: string): string {
     : `lease-${createHash('sha256').update(lease).digest('hex').slice(0, 32)}`;
 }
 
-function batchFile(seq: number, marker: boolean): string {
-  return `${marker ? 'drop' : 'log'}-${String(seq).padStart(12, '0')}.json`;
+/** A log batch's file (`batch`: its number, in the name so the spool is read without opening them). */
+function batchFile(seq: number, marker: boolean, batch?: number): string {
+  const number = marker || batch === undefined ? '' : `-${batch}`;
+  return `${marker ? 'drop' : 'log'}-${String(seq).padStart(12, '0')}${number}.json`;
 }
 
 function writeAtomic(path: string, text: string): void {

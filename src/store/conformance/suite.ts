@@ -567,6 +567,37 @@ export function storeConformance(backend: string, open: OpenStore): void {
         expect((await store.listTasks(job.id, {}))[0]?.progress).toBe(50);
       });
 
+      it('takes each numbered log batch of an attempt once', async () => {
+        await register(store, 'w1');
+        const job = await submit(store, { taskRetries: 1 });
+        const t = await store.claimTask('w1');
+        const send = (lease: string, text: string, batch?: number) =>
+          store.appendTaskLog('w1', {
+            lease,
+            chunks: [{ stream: 'stdout', text }],
+            ...(batch === undefined ? {} : { batch }),
+          });
+        await send(t!.lease, 'one\n', 1);
+        await send(t!.lease, 'one\n', 1); // sent again: its reply was lost
+        await send(t!.lease, 'two\n', 2);
+        await send(t!.lease, 'one\n', 1); // a stale copy arriving late
+        await send(t!.lease, 'plain\n'); // unnumbered (an older worker): always taken
+        const text = async () =>
+          (await store.readTaskLog(job.id, 0, {})).chunks.map((c) => c.text).join('');
+        expect(await text()).toBe('one\ntwo\nplain\n');
+        // The next attempt numbers its batches from 1 again.
+        await store.reportTask('w1', {
+          lease: t!.lease,
+          outcome: 'failed',
+          exitCode: 1,
+          message: 'x',
+        });
+        const again = await store.claimTask('w1');
+        expect(again!.attempt).toBe(2);
+        await send(again!.lease, 'retry\n', 1);
+        expect(await text()).toBe('retry\n');
+      });
+
       it('trims an attempt log past its bound with a marker', async () => {
         await register(store, 'w1');
         const job = await submit(store);

@@ -5,6 +5,7 @@ import * as m002 from './002-plugins-and-paths.js';
 import * as m003 from './003-leader-leases.js';
 import * as m004 from './004-tokens.js';
 import * as m005 from './005-worker-token-scope.js';
+import * as m006 from './006-log-batches.js';
 
 export interface Migration {
   /** Numbered, applied in order, never edited once released: add a new one instead. */
@@ -19,4 +20,5 @@ export const migrations: readonly Migration[] = [
   { id: 3, name: 'leader-leases', up: m003.up },
   { id: 4, name: 'tokens', up: m004.up },
   { id: 5, name: 'worker-token-scope', up: m005.up },
+  { id: 6, name: 'log-batches', up: m006.up },
 ];

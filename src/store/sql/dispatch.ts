@@ -289,6 +289,7 @@ async function claimFromJob(
       status: '',
       log_bytes: 0,
       log_seq: 0,
+      log_batch: 0,
       started_at: now,
       finished_at: null,
     })
@@ -572,9 +573,11 @@ export async function appendLog(
     .where('lease', '=', a.lease)
     .where('worker', '=', workerName)
     .where('state', '=', 'rendering')
-    .returning(['job_id', 'idx', 'attempt', 'log_bytes', 'log_seq'])
+    .returning(['job_id', 'idx', 'attempt', 'log_bytes', 'log_seq', 'log_batch'])
     .executeTakeFirst();
   if (!task) throw leaseLost(a.lease);
+  // A batch sent again (its number taken already): progress and status above, nothing more.
+  if (a.batch !== undefined && a.batch <= num(task.log_batch)) return;
   let bytes = num(task.log_bytes);
   let seq = num(task.log_seq);
   const rows: Array<{ stream: string; text: string }> = [];
@@ -610,10 +613,14 @@ export async function appendLog(
       )
       .execute();
   }
-  if (rows.length === 0) return;
+  if (rows.length === 0 && a.batch === undefined) return;
   await db
     .updateTable('tasks')
-    .set({ log_bytes: bytes, log_seq: seq })
+    .set({
+      log_bytes: bytes,
+      log_seq: seq,
+      ...(a.batch === undefined ? {} : { log_batch: a.batch }),
+    })
     .where('job_id', '=', task.job_id)
     .where('idx', '=', task.idx)
     .execute();

@@ -385,7 +385,7 @@ async function claimFrom(
   const [task] = await exec(
     `update tasks set state = 'rendering', worker = ?, lease = ?, lease_expires_at = ?,
        held_limits = ?, attempt = attempt + 1, progress = 0, status = '', log_bytes = 0,
-       log_seq = 0, started_at = ?, finished_at = null
+       log_seq = 0, log_batch = 0, started_at = ?, finished_at = null
      where job_id = ? and state = 'queued' and idx = (${TASK_CLAIM_SUBQUERY[dialect]})
      returning idx, frames, attempt`,
     [workerName, lease, leaseExpiresAt, JSON.stringify(held), now, jobId, jobId],

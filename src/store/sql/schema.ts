@@ -75,6 +75,8 @@ export interface TasksTable {
   status: string;
   log_bytes: number;
   log_seq: number;
+  /** The last log batch number taken for this attempt (see `LogAppend.batch`). */
+  log_batch: Generated<number>;
   started_at: number | null;
   finished_at: number | null;
 }
