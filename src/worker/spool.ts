@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 import {
+  closeSync,
+  fsyncSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -9,6 +12,7 @@ import {
   statSync,
   unlinkSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TaskReportInput } from '../core/worker-protocol.js';
@@ -204,7 +208,7 @@ export class Spool {
   /** Keeps a task's report until the manager has acknowledged it (written before sending). */
   saveResult(lease: string, report: TaskReportInput): void {
     const state = this.#ensure(lease);
-    writeAtomic(join(state.folder, 'result.json'), JSON.stringify(report));
+    writeAtomic(join(state.folder, 'result.json'), JSON.stringify(report), true);
   }
 
   /** Forgets a lease: delivered, refused, or revoked. */
@@ -331,9 +335,24 @@ function batchFile(seq: number, marker: boolean, batch?: number): string {
   return `${marker ? 'drop' : 'log'}-${String(seq).padStart(12, '0')}${number}.json`;
 }
 
-function writeAtomic(path: string, text: string): void {
+/**
+ * Writes `path` by way of a temporary file and a rename, so it is never half-written.
+ * `durable`: flushed to the disk before the rename, so it survives the machine losing
+ * power too (results: one per task, and never dropped; log batches are not worth a flush).
+ */
+function writeAtomic(path: string, text: string, durable = false): void {
   const tmp = `${path}.tmp`;
-  writeFileSync(tmp, text);
+  if (durable) {
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } else {
+    writeFileSync(tmp, text);
+  }
   renameSync(tmp, path);
 }
 
