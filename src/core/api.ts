@@ -108,6 +108,27 @@ export interface MapPathReply {
   path: string;
 }
 
+/** How far behind one site of the global file system is. */
+export interface SiteReplication {
+  site: string;
+  /** Folders and files written at another site that have not reached this one yet. */
+  pending: number;
+  /** The age of the oldest of them (ms): the site's replication lag; 0 when caught up. */
+  lagMs: number;
+  /** How long the latest replication to this site took after the change (ms), if any. */
+  lastDelayMs: number | null;
+}
+
+/**
+ * GET /regions/replication: the replication lag of each site of the GFS the gfs-sync plugin
+ * uses (sites are named after regions), or `sites: null` and why when it cannot tell.
+ */
+export interface ReplicationReply {
+  gfs: string;
+  sites: SiteReplication[] | null;
+  note: string | null;
+}
+
 /** GET /jobs/:id/outputs/latest: the newest image in the job's output directories. */
 export interface LatestOutputReply {
   /** `directory` indexes `outputDirectories`; fetch it at `/jobs/:id/outputs/:directory/:name`. */

@@ -8,6 +8,10 @@
  *   creates "the same" folder finds it instead of making a colliding twin.
  */
 
+import type { SiteReplication } from '../core/api.js';
+
+export type { SiteReplication };
+
 /** How far a directory has reached one other site. */
 export interface SiteSync {
   site: string;
@@ -35,6 +39,11 @@ export interface GlobalFileSystem {
    * when the directory does not exist and `invalid_input` when the path is not a directory.
    */
   syncState(dir: string): Promise<DirectorySync>;
+  /**
+   * Each site's replication lag at `now` (ms epoch), where the GFS has a source for it (the
+   * simulated GFS reads its replicator's ledger; Hammerspace's per-folder replies have none).
+   */
+  replication?(now: number): Promise<SiteReplication[]>;
 }
 
 /** The answer for a path the GFS does not manage. */

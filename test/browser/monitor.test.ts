@@ -16,6 +16,7 @@ import pino from 'pino';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DroverClient } from '../../src/client/index.js';
+import { createSimulatedGfsLayout, Replicator, siteRoot } from '../../src/gfs/simulated/index.js';
 import { startManager, type RunningManager } from '../../src/manager/server.js';
 import { FAST, startFarm, until, type TestFarm } from '../farm.js';
 
@@ -255,7 +256,27 @@ describe('the web monitor in Chromium, on a farm of real processes', () => {
     await shot(page, 'workers');
     await page.getByRole('link', { name: 'Regions' }).click();
     await waitText(page.getByTestId('tasks-rendering-us-west-2'), /^1$/);
+    // The GFS sites' replication lag: Hammerspace (gfs-sync's default) has no source for it.
+    await waitText(page.getByTestId('replication-note'), /hammerspace GFS does not report/);
     await shot(page, 'regions');
+    // With gfs-sync on a simulated GFS, it is read from the replicator's ledger: a folder
+    // made in us-west-2 that has not reached eu-west-2 yet (the delay is 10 minutes).
+    const gfsRoot = join(farm.dir, 'gfs-sim');
+    await createSimulatedGfsLayout({ root: gfsRoot, sites: ['us-west-2', 'eu-west-2'] });
+    const replicator = await Replicator.open({ root: gfsRoot, delayMs: 600_000 });
+    mkdirSync(join(siteRoot(gfsRoot, 'us-west-2'), 'show', 'sh010'), { recursive: true });
+    await replicator.tick();
+    await farm.client.configurePlugin('gfs-sync', { config: { gfs: 'simulated', gfsRoot } });
+    try {
+      await waitText(page.getByTestId('replication-lag-eu-west-2'), /behind \(2 pending\)$/);
+      await waitText(page.getByTestId('replication-lag-us-west-2'), /^caught up$/);
+      await shot(page, 'regions-replication');
+    } finally {
+      await farm.client.configurePlugin('gfs-sync', {
+        config: { gfs: 'hammerspace', gfsRoot: '' },
+      });
+      await replicator.stop();
+    }
 
     await page.goto(monitor(farm.manager, `/jobs`));
     await live(page);

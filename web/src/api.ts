@@ -11,6 +11,7 @@ import type {
   LimitListReply,
   PluginListReply,
   PluginReply,
+  ReplicationReply,
   TaskListReply,
   TaskLogReply,
   WorkerListReply,
@@ -38,6 +39,7 @@ export type {
   WorkerState,
 } from '../../src/core/types.js';
 export type { JobAction } from '../../src/core/job-spec.js';
+export type { ReplicationReply, SiteReplication } from '../../src/core/api.js';
 
 export const API = '/api/v1';
 
@@ -183,6 +185,8 @@ export const api = {
       'GET',
       `/jobs/${encodeURIComponent(id)}/tasks/${index}/log${q({ after, attempt })}`,
     ),
+  replication: (): Promise<ReplicationReply> =>
+    request<ReplicationReply>('GET', '/regions/replication'),
   latestOutput: (id: string): Promise<LatestOutputReply> =>
     request<LatestOutputReply>('GET', `/jobs/${encodeURIComponent(id)}/outputs/latest`),
   outputUrl: (id: string, directory: number, name: string, version: number): string =>

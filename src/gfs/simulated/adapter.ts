@@ -1,9 +1,15 @@
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { trimTrailingSeparator } from '../../core/paths.js';
 import { statDirectory } from '../directory.js';
-import { directorySync, notOnGfs, type GlobalFileSystem, type SiteSync } from '../types.js';
+import {
+  directorySync,
+  notOnGfs,
+  type GlobalFileSystem,
+  type SiteReplication,
+  type SiteSync,
+} from '../types.js';
 import { readSimulatedGfsLayout, sitesDir } from './layout.js';
-import { readLedger } from './ledger.js';
+import { readLedger, type Ledger } from './ledger.js';
 
 export interface SimulatedGfsOptions {
   /** Root of a simulated GFS made by `createSimulatedGfsLayout`. */
@@ -47,6 +53,38 @@ export function createSimulatedGfs(options: SimulatedGfsOptions): GlobalFileSyst
       });
       return directorySync(dir, sites);
     },
+    async replication(now) {
+      const layout = await readSimulatedGfsLayout(root);
+      const ledger = await readLedger(root);
+      return layout.sites.map((site) => siteReplication(ledger, site.name, now));
+    },
+  };
+}
+
+/**
+ * One site's lag from the ledger: the entries (folders, and files at a newer version) that
+ * reached some site but not this one yet, and the oldest change among them.
+ */
+export function siteReplication(ledger: Ledger, site: string, now: number): SiteReplication {
+  let pending = 0;
+  let oldest = Number.POSITIVE_INFINITY;
+  let latest: { at: number; delay: number } | undefined;
+  for (const e of ledger.entries) {
+    const here = e.at[site];
+    if (!here || (e.kind === 'file' && here.version < e.version)) {
+      pending++;
+      oldest = Math.min(oldest, e.changedAt);
+    } else if (here.sendTime !== null && here.sendTime >= e.changedAt) {
+      if (!latest || here.sendTime > latest.at) {
+        latest = { at: here.sendTime, delay: here.sendTime - e.changedAt };
+      }
+    }
+  }
+  return {
+    site,
+    pending,
+    lagMs: pending === 0 ? 0 : Math.max(0, now - oldest),
+    lastDelayMs: latest?.delay ?? null,
   };
 }
 

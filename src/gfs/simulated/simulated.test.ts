@@ -187,6 +187,33 @@ describe('simulated GFS', () => {
     });
   });
 
+  describe('replication lag', () => {
+    it('reports each site behind by the oldest change it has not received, then caught up', async () => {
+      f = await simulatedFixture(['us-west-2', 'eu-west-2'], 5_000);
+      const gfs = createSimulatedGfs({ root: f.root });
+      expect(await gfs.replication!(f.clock.now())).toEqual([
+        { site: 'us-west-2', pending: 0, lagMs: 0, lastDelayMs: null },
+        { site: 'eu-west-2', pending: 0, lagMs: 0, lastDelayMs: null },
+      ]);
+      await f.mkdir('us-west-2', 'show/Movie');
+      await f.replicator.tick();
+      f.clock.advance(3_000);
+      await f.write('eu-west-2', 'notes.txt', 'hello');
+      await f.replicator.tick();
+      f.clock.advance(1_000);
+      // eu-west-2 lacks show and show/Movie (seen 4 s ago); us-west-2 lacks notes.txt (1 s).
+      expect(await gfs.replication!(f.clock.now())).toEqual([
+        { site: 'us-west-2', pending: 1, lagMs: 1_000, lastDelayMs: null },
+        { site: 'eu-west-2', pending: 2, lagMs: 4_000, lastDelayMs: null },
+      ]);
+      f.clock.advance(1_000);
+      await f.replicator.tick(); // the folders are 5 s old: sent
+      const [west, eu] = await gfs.replication!(f.clock.now());
+      expect(eu).toEqual({ site: 'eu-west-2', pending: 0, lagMs: 0, lastDelayMs: 5_000 });
+      expect(west).toMatchObject({ site: 'us-west-2', pending: 1, lagMs: 2_000 });
+    });
+  });
+
   describe('collisions, the Hammerspace way', () => {
     it('keeps both folders and renames the arrival with its origin site id, at both sites', async () => {
       f = await simulatedFixture([

@@ -1,12 +1,61 @@
 /**
- * Regions: per region, its workers by state and what renders there. The GFS site's
- * replication lag is not shown: the manager has no cheap way to read it yet (it lives in the
- * GFS adapter of the gfs-sync plugin, polled per folder job).
+ * Regions: per region, its workers by state, what renders there, and its GFS site's
+ * replication lag (`GET /regions/replication`, polled: the GFS changes without farm events).
  */
-import { useMemo, type ReactNode } from 'react';
-import type { Worker } from '../api.js';
+import { useEffect, useMemo, useState, type ReactNode } from 'react';
+import { api, type ReplicationReply, type Worker } from '../api.js';
 import { ErrorNote, PageHeader } from '../components/bits.js';
+import { duration } from '../format.js';
 import { useWorkers } from '../stores.js';
+
+const REPLICATION_POLL_MS = 2_000;
+
+/** The replication report, polled while the page is open; undefined until the first reply. */
+function useReplication(): ReplicationReply | undefined {
+  const [reply, setReply] = useState<ReplicationReply>();
+  useEffect(() => {
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const poll = () => {
+      api
+        .replication()
+        .then(
+          (r) => {
+            if (!stopped) setReply(r);
+          },
+          (error: unknown) => {
+            if (!stopped) {
+              const note = error instanceof Error ? error.message : String(error);
+              setReply({ gfs: '', sites: null, note });
+            }
+          },
+        )
+        .finally(() => {
+          if (!stopped) timer = setTimeout(poll, REPLICATION_POLL_MS);
+        });
+    };
+    poll();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, []);
+  return reply;
+}
+
+function lagText(reply: ReplicationReply | undefined, region: string): string {
+  if (!reply) return '…';
+  if (!reply.sites) return 'unknown';
+  const site = reply.sites.find((s) => s.site === region);
+  if (!site) return `not a ${reply.gfs} GFS site`;
+  if (site.pending === 0) return 'caught up';
+  return `${duration(site.lagMs)} behind (${site.pending} pending)`;
+}
+
+function lastSyncText(reply: ReplicationReply | undefined, region: string): string {
+  const site = reply?.sites?.find((s) => s.site === region);
+  return site?.lastDelayMs == null ? '—' : `${duration(site.lastDelayMs)} after the change`;
+}
 
 interface RegionRow {
   region: string;
@@ -49,12 +98,18 @@ function summarize(workers: Worker[]): RegionRow[] {
 export function RegionsPage(): ReactNode {
   const { items, loaded, error } = useWorkers();
   const rows = useMemo(() => summarize(items), [items]);
+  const replication = useReplication();
   return (
     <div className="page">
       <PageHeader title="Regions">
         <span className="count">{loaded ? `${rows.length} regions` : 'loading…'}</span>
       </PageHeader>
       <ErrorNote error={error} />
+      {replication && !replication.sites && (
+        <p className="muted" data-testid="replication-note">
+          GFS replication lag: {replication.note}
+        </p>
+      )}
       <div className="region-cards">
         {rows.map((r) => (
           <section key={r.region} className="panel region-card" aria-label={`Region ${r.region}`}>
@@ -93,6 +148,16 @@ export function RegionsPage(): ReactNode {
                 <tr>
                   <th>jobs rendering</th>
                   <td>{r.jobs}</td>
+                </tr>
+                <tr>
+                  <th>GFS replication lag</th>
+                  <td data-testid={`replication-lag-${r.region}`}>
+                    {lagText(replication, r.region)}
+                  </td>
+                </tr>
+                <tr>
+                  <th>last replication</th>
+                  <td>{lastSyncText(replication, r.region)}</td>
                 </tr>
               </tbody>
             </table>
