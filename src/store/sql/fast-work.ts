@@ -1,7 +1,12 @@
 import { CompiledQuery, type Kysely } from 'kysely';
 import { parseFrameList } from '../../core/frames.js';
 import { activeJobState } from '../../core/job-state.js';
-import { pickJob, type DispatchCandidate, type LimitState } from '../../core/policy.js';
+import {
+  pickJob,
+  type DispatchCandidate,
+  type LimitState,
+  type WorkerProfile,
+} from '../../core/policy.js';
 import type { TaskAssignment } from '../../core/types.js';
 import type { TaskReport } from '../../core/worker-protocol.js';
 import type { NewEvent, WorkResult } from '../contract.js';
@@ -256,6 +261,7 @@ export async function fastWork(
             now,
             workerName,
             job,
+            profile,
             limits ?? NO_LIMITS,
             locked,
             leaseTtlMs,
@@ -360,23 +366,27 @@ async function claimFrom(
   now: number,
   workerName: string,
   job: Row,
+  profile: WorkerProfile,
   limits: ReadonlyMap<string, LimitState>,
   locked: Set<string>,
   leaseTtlMs: number,
 ): Promise<TaskAssignment | 'gone' | 'limit'> {
   const jobId = job.id as string;
-  const jobLimits = json<string[]>(job.limits as string);
   // PostgreSQL: lock the job before its task, as the general code does, and re-check it under
   // the lock — the candidate page may be stale. Holding the lock from here to COMMIT is what
   // keeps claims in priority order across connections (BENCHMARKS.md, scenario 6): a claim
   // of this job waits for every transaction still changing it instead of skipping its rows.
   // (A job this call reported on is locked already, and the page was read under the lock.)
   if (dialect === 'postgres' && !locked.has(jobId)) {
-    const [fresh] = await exec(`select state, n_queued from jobs where id = ? for update`, [jobId]);
+    const [fresh] = await exec(`select * from jobs where id = ? for update`, [jobId]);
     locked.add(jobId);
     if (!fresh || num(fresh.n_queued as number) <= 0) return 'gone';
     if (fresh.state !== 'queued' && fresh.state !== 'rendering') return 'gone';
+    if (num(fresh.machine_limit as number) > 0) throw new FastPathDeclined('a machine limit');
+    if (!pickJob([candidateOf(fresh)], profile, limits)) return 'gone';
+    job = fresh;
   }
+  const jobLimits = json<string[]>(job.limits as string);
   const held =
     jobLimits.length === 0 ? [] : await takeLimits(db, jobLimits, new Set(limits.keys()));
   if (!held) return 'limit';
