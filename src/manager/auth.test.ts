@@ -112,8 +112,8 @@ describe('tokens and roles over HTTP', () => {
     expect(created.statusCode).toBe(201);
     expect(created.json().info.workers).toBe('render-a*');
     tokens.rackA = created.json().token;
-    const register = (name: string) =>
-      call('rackA', 'POST', '/workers/register', {
+    const register = (name: string, who = 'rackA') =>
+      call(who, 'POST', '/workers/register', {
         name,
         capabilities: { cpus: 1, memoryMb: 1, os: 'linux' },
       });
@@ -123,14 +123,7 @@ describe('tokens and roles over HTTP', () => {
     expect(other.json().error.message).toContain('not as render-b01');
     expect(await store.fetchWorker('render-b01')).toBeUndefined();
     // The shared token (any worker) registers render-b01; the rack token still may not act as it.
-    expect(
-      (
-        await call('node', 'POST', '/workers/register', {
-          name: 'render-b01',
-          capabilities: { cpus: 1, memoryMb: 1, os: 'linux' },
-        })
-      ).statusCode,
-    ).toBe(200);
+    expect((await register('render-b01', 'node')).statusCode).toBe(200);
     for (const path of ['work', 'heartbeat', 'stopped']) {
       const r = await call('rackA', 'POST', `/workers/render-b01/${path}`, {});
       expect(r.statusCode, path).toBe(403);

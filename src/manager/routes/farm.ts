@@ -6,11 +6,9 @@ import type {
   LimitListReply,
   ReplicationReply,
 } from '../../core/api.js';
-import { DroverError } from '../../core/errors.js';
-import type { ConfigValues } from '../../core/plugin-config.js';
-import { createGfs } from '../../gfs/index.js';
 import { eventTypes } from '../../core/types.js';
 import type { Farm } from '../farm.js';
+import { gfsReplication } from '../replication.js';
 import { parseInput } from '../../core/validate.js';
 import { VERSION } from '../version.js';
 
@@ -47,40 +45,7 @@ export function farmRoutes(app: FastifyInstance, farm: Farm): void {
 
   // The GFS sites' replication lag (the monitor's Regions page), from the GFS the gfs-sync
   // plugin is configured with, read through its adapter at each call.
-  app.get('/regions/replication', async (): Promise<ReplicationReply> => {
-    let config: ConfigValues;
-    try {
-      config = farm.plugins?.show('gfs-sync').config ?? {};
-    } catch (error) {
-      if (error instanceof DroverError && error.code === 'not_found') config = {};
-      else throw error;
-    }
-    const kind = typeof config.gfs === 'string' ? config.gfs : '';
-    const root = typeof config.gfsRoot === 'string' ? config.gfsRoot : '';
-    if (kind === '') return { gfs: '', sites: null, note: 'the gfs-sync plugin is not loaded' };
-    let gfs;
-    try {
-      gfs = createGfs(kind, root ? { root } : {});
-    } catch (error) {
-      return {
-        gfs: kind,
-        sites: null,
-        note: error instanceof Error ? error.message : String(error),
-      };
-    }
-    if (!gfs.replication) {
-      return { gfs: kind, sites: null, note: `the ${kind} GFS does not report replication lag` };
-    }
-    try {
-      return { gfs: kind, sites: await gfs.replication(Date.now()), note: null };
-    } catch (error) {
-      return {
-        gfs: kind,
-        sites: null,
-        note: `could not read it: ${error instanceof Error ? error.message : String(error)}`,
-      };
-    }
-  });
+  app.get('/regions/replication', (): Promise<ReplicationReply> => gfsReplication(farm.plugins));
 
   // Who this token is: the monitor goes read-only for a read-only token.
   app.get('/whoami', (req): { name: string; role: string } =>
