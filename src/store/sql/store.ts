@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Role, TokenInfo } from '../../core/auth.js';
 import { sql, type Kysely } from 'kysely';
-import { invalid, notFound } from '../../core/errors.js';
+import { conflict, invalid, notFound } from '../../core/errors.js';
 import type { PathMapping } from '../../core/path-mapping.js';
 import type { ConfigValues, PluginState } from '../../core/plugin-config.js';
 import type { JobAction, JobChanges, JobSubmission } from '../../core/job-spec.js';
@@ -63,7 +63,7 @@ import {
 import { eventFromRow, jobFromRow, num, taskFromRow, tokenFromRow, workerFromRow } from './rows.js';
 import { LocalNotifier, type Notifier, type NotifyListener } from './notifier.js';
 import type { Database } from './schema.js';
-import { retryDelayMs } from './transient.js';
+import { isUniqueViolation, retryDelayMs } from './transient.js';
 
 /** How long `health()` waits for `select 1`. */
 const HEALTH_TIMEOUT_MS = 2000;
@@ -685,22 +685,39 @@ export class SqlStore implements Store {
       revokedAt: null,
       workers: token.workers ?? '*',
     };
-    await this.tx(
-      (db) =>
-        db
-          .insertInto('tokens')
-          .values({
-            id: info.id,
-            name: info.name,
-            role: info.role,
-            hash: token.hash,
-            created_at: info.createdAt,
-            revoked_at: null,
-            workers: info.workers,
-          })
-          .execute(),
-      { wakes: false },
-    );
+    const taken = () =>
+      conflict(`a live token is named ${info.name}: revoke it first or choose another name`);
+    try {
+      await this.tx(
+        async (db) => {
+          // Ownership of jobs goes by token name, so live names are unique (the index
+          // `tokens_live_name` settles a race between two managers).
+          const live = await db
+            .selectFrom('tokens')
+            .select('id')
+            .where('name', '=', info.name)
+            .where('revoked_at', 'is', null)
+            .executeTakeFirst();
+          if (live) throw taken();
+          await db
+            .insertInto('tokens')
+            .values({
+              id: info.id,
+              name: info.name,
+              role: info.role,
+              hash: token.hash,
+              created_at: info.createdAt,
+              revoked_at: null,
+              workers: info.workers,
+            })
+            .execute();
+        },
+        { wakes: false },
+      );
+    } catch (err) {
+      if (isUniqueViolation(err)) throw taken();
+      throw err;
+    }
     return info;
   }
 
