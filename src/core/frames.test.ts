@@ -43,6 +43,20 @@ describe('parseFrameList', () => {
     ['1-5 8 10-12x2', [1, 2, 3, 4, 5, 8, 10, 12]],
     ['  1 , 2,,3  ', [1, 2, 3]],
     ['5,1-3', [5, 1, 2, 3]],
+    // Deadline's other spellings (issue 10).
+    ['500-600step4', range(500, 600, 4)],
+    ['1-100by5', range(1, 100, 5)],
+    ['1-100every5', range(1, 100, 5)],
+    ['1-100X5', range(1, 100, 5)],
+    ['1-100Step5', range(1, 100, 5)],
+    ['1:100', range(1, 100)],
+    ['1:100:5', range(1, 100, 5)],
+    ['100:1:10', range(100, 1, 10)],
+    ['-10:-1', range(-10, -1)],
+    ['-1:-10', range(-1, -10)],
+    ['1 3 5', [1, 3, 5]],
+    ['1, 3, 5', [1, 3, 5]],
+    ['1-3 , 7:9\t20', [1, 2, 3, 7, 8, 9, 20]],
   ])('parses %j', (spec, frames) => {
     expect(parseFrameList(spec)).toEqual(frames);
   });
@@ -51,25 +65,70 @@ describe('parseFrameList', () => {
     expect(parseFrameList('3,1-5,2,5')).toEqual([3, 1, 2, 4, 5]);
   });
 
-  it('never returns a negative zero', () => {
-    expect(Object.is(parseFrameList('-0')[0], 0)).toBe(true);
+  it('renders duplicates and overlaps once', () => {
+    expect(parseFrameList('1-10,5-15')).toEqual(range(1, 15));
+    expect(parseFrameList('1-10,1-10x2,1:10')).toEqual(range(1, 10));
+    expect(parseFrameList('10-1,1-10')).toEqual(range(10, 1));
+    expect(parseFrameList('1-20x2,1-20x3')).toEqual([...range(1, 19, 2), ...[4, 10, 16]]);
   });
 
-  it.each(['', '   ', ',,,'])('refuses an empty list %j', (spec) => {
+  it('counts the frame budget after removing duplicates', () => {
+    expect(parseFrameList(`1-${MAX_FRAMES_PER_JOB},1-${MAX_FRAMES_PER_JOB}`)).toHaveLength(
+      MAX_FRAMES_PER_JOB,
+    );
+    expect(parseFrameList('1-10,1-10,5', 'frames', 10)).toHaveLength(10);
+    expect(() => parseFrameList('1-10,1-10,11', 'frames', 10)).toThrow(/more than 10 frames/);
+  });
+
+  it('skips a repeated huge range without visiting its frames again', () => {
+    // 1,000 copies of a 1,000,000-frame range: expanding each would visit 10^9 frames.
+    const spec = Array.from({ length: 900 }, () => `1-${MAX_FRAMES_PER_JOB}`).join(',');
+    const started = performance.now();
+    expect(parseFrameList(spec)).toHaveLength(MAX_FRAMES_PER_JOB);
+    // Not a performance claim: a generous guard that the copies were skipped, not expanded
+    // (visiting 9×10^8 frames takes minutes).
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
+
+  it('refuses a list built to make the parser revisit frames on unrelated grids', () => {
+    // Steps 12 down to 2, every residue, over one window of 1,000,000 frames: no range lies
+    // on a grid of an earlier one, so each frame is visited about 11 times; the distinct
+    // frames stay within the budget.
+    const tokens: string[] = [];
+    for (let step = 12; step >= 2; step--) {
+      for (let r = 0; r < step; r++) tokens.push(`${r}-999999x${step}`);
+    }
+    const started = performance.now();
+    expect(parseError(tokens.join(',')).message).toMatch(/repeats too many frames/);
+    // A generous guard that the work stopped at the visit budget.
+    expect(performance.now() - started).toBeLessThan(10_000);
+    // The same grids written once each parse.
+    expect(parseFrameList('0-999999x2,1-999999x2,0-999999x3')).toHaveLength(1_000_000);
+  });
+
+  it.each([
+    'abc',
+    '1-',
+    '1--',
+    '1-10x',
+    '1x5',
+    '1.5',
+    '1-2-3',
+    '1 - 5',
+    '#',
+    '1:',
+    '1::5',
+    '1-10step',
+    '1-10by-2',
+    '1-10 x5',
+    '1:2:3:4',
+    '1-10every5x2',
+  ])('refuses garbage %j and names the token', (spec) => {
     const err = parseError(spec);
     expect(err.code).toBe('invalid_input');
-    expect(err.field).toBe('frames');
-    expect(err.message).toMatch(/empty/);
+    expect(err.message).toMatch(/is not a frame/);
+    expect(err.message).toContain(`"`);
   });
-
-  it.each(['abc', '1-', '1--', '1-10x', '1x5', '1.5', '1-2-3', '1 - 5', '#'])(
-    'refuses garbage %j and names the token',
-    (spec) => {
-      const err = parseError(spec);
-      expect(err.code).toBe('invalid_input');
-      expect(err.message).toMatch(/is not a frame/);
-    },
-  );
 
   it('names the given field in errors', () => {
     expect(() => parseFrameList('x', 'tasks.0.frames')).toThrow(/^tasks\.0\.frames: /);
@@ -170,6 +229,52 @@ describe('properties', () => {
         expect(chunks).toHaveLength(Math.ceil(xs.length / size));
         for (const chunk of chunks.slice(0, -1)) expect(chunk).toHaveLength(size);
         for (const chunk of chunks) expect(chunk.length).toBeGreaterThan(0);
+      }),
+    );
+  });
+
+  /** A token in any of Deadline's spellings, with the frames it stands for (written order). */
+  const spelledToken = fc
+    .record({
+      a: fc.integer({ min: -300, max: 300 }),
+      b: fc.integer({ min: -300, max: 300 }),
+      step: fc.integer({ min: 1, max: 40 }),
+      kind: fc.constantFrom('frame', 'range', 'stepped'),
+      rangeSep: fc.constantFrom('-', ':'),
+      stepSep: fc.constantFrom('x', 'X', 'step', 'by', 'every', ':', 'Every'),
+    })
+    .map(({ a, b, step, kind, rangeSep, stepSep }) => {
+      if (kind === 'frame') return { text: String(a), frames: [a] };
+      const sep = kind === 'stepped' && rangeSep === '-' ? stepSep : ':';
+      const spelled = kind === 'range' ? `${a}${rangeSep}${b}` : `${a}${rangeSep}${b}${sep}${step}`;
+      return { text: spelled, frames: range(a, b, kind === 'range' ? 1 : step) };
+    });
+  const separator = fc.constantFrom(',', ' ', ', ', ' , ', '\t', ',,', '  ');
+  /** Several tokens joined by commas and/or spaces, with the frames the list stands for. */
+  const spelledList = fc
+    .array(fc.tuple(spelledToken, separator), { minLength: 1, maxLength: 12 })
+    .map((parts) => ({
+      text: parts.map(([t, sep], i) => (i === 0 ? t.text : sep + t.text)).join(''),
+      // The model: expand every token in order, keep each frame's first occurrence.
+      frames: [...new Set(parts.flatMap(([t]) => t.frames))],
+    }));
+
+  it('parses every spelling to the frames written, each once, in first-written order', () => {
+    fc.assert(
+      fc.property(spelledList, ({ text, frames }) => {
+        expect(parseFrameList(text)).toEqual(frames);
+      }),
+    );
+  });
+
+  it('refuses a list exactly when its distinct frames exceed the budget', () => {
+    fc.assert(
+      fc.property(spelledList, fc.integer({ min: 1, max: 1500 }), ({ text, frames }, max) => {
+        if (frames.length <= max) {
+          expect(parseFrameList(text, 'frames', max)).toEqual(frames);
+        } else {
+          expect(() => parseFrameList(text, 'frames', max)).toThrow(/more than/);
+        }
       }),
     );
   });
