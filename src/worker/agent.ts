@@ -8,6 +8,12 @@ import type { TaskReportInput, WorkerRegistrationInput } from '../core/worker-pr
 import { findApp as findBuiltInApp } from './apps/index.js';
 import type { AppPlugin } from './apps/types.js';
 import { backoffDelay, sleep } from './backoff.js';
+import {
+  detectIsolation,
+  killRecordedGroups,
+  type Isolation,
+  type IsolationMode,
+} from './isolation/index.js';
 import { DEFAULT_KILL_GRACE_MS } from './process-tree.js';
 import { Spool, SpoolInUseError, type SpoolEntry, type SpooledTask } from './spool.js';
 import { TaskRun, type TaskEnd } from './task-runner.js';
@@ -71,6 +77,12 @@ export interface WorkerOptions {
   spoolDir?: string | false;
   /** Most log bytes kept in the spool; the oldest are dropped past it (256 MiB). */
   spoolMaxBytes?: number;
+  /**
+   * How task processes are kept together (`isolation/`): `auto` (default) uses a cgroup v2
+   * per task when this process may create one, else the process group + /proc scan;
+   * `process-group` forces the fallback; `cgroup` fails to start without cgroup v2.
+   */
+  isolation?: IsolationMode;
   /** Application plugin lookup (default: the built-in registry). */
   findApp?: (name: string) => AppPlugin;
   logger?: Logger;
@@ -143,6 +155,7 @@ export class WorkerAgent {
   /** The interval was set in the options: the manager's does not replace it. */
   readonly #fixedHeartbeat: boolean;
   #spool: Spool | undefined;
+  #isolation: Isolation | undefined;
   /** The tasks whose log or report is not delivered yet, by lease (for the worker log). */
   readonly #tasks = new Map<string, SpooledTask>();
 
@@ -205,6 +218,15 @@ export class WorkerAgent {
     if (stopNowSignal?.aborted) this.stopNow();
     try {
       this.#spool = this.#openSpool();
+      this.#isolation = detectIsolation({
+        mode: this.#o.isolation,
+        ...(this.#spool ? { recorder: this.#spool.groupRecorder } : {}),
+      });
+      this.#log.info(
+        { isolation: this.#isolation.mechanism },
+        `process isolation: ${this.#isolation.description}`,
+      );
+      await this.#killLeftoverGroups();
       if (!(await this.#deliverSpooled())) {
         this.#log.info('stopped before delivering the spool');
         return;
@@ -255,6 +277,24 @@ export class WorkerAgent {
       found.length > 0 ? 'spool opened: delivering what the last run left' : 'spool opened',
     );
     return spool;
+  }
+
+  /**
+   * Before anything else: kills what the tasks of an earlier run of this worker left running
+   * (it was SIGKILLed or crashed). Registering makes the manager requeue those tasks; their
+   * old processes must not render the same frames alongside the new attempt.
+   */
+  async #killLeftoverGroups(): Promise<void> {
+    const spool = this.#spool;
+    const records = spool?.taskGroupsFound() ?? [];
+    if (!spool || records.length === 0) return;
+    const { pids } = await killRecordedGroups(records);
+    for (const record of records) spool.groupRecorder.remove(record.id);
+    this.#log.warn(
+      { groups: records.length, pids },
+      `killed ${pids.length} process(es) left running by ${records.length} task group(s) of ` +
+        'an earlier run of this worker',
+    );
   }
 
   /**
@@ -579,6 +619,7 @@ export class WorkerAgent {
         else this.#log.debug({ err: error }, 'log request failed');
       },
       logger: this.#log,
+      isolation: this.#isolation!,
       killGraceMs: this.#o.killGraceMs,
       logFlushMs: this.#o.logFlushMs,
       logFlushBytes: this.#o.logFlushBytes,

@@ -70,7 +70,7 @@ export function killLeftovers(pid: number): void {
 }
 
 /** Sends `signal` to the group; false when the group no longer exists. */
-function signalGroup(pid: number, signal: NodeJS.Signals | 0): boolean {
+export function signalGroup(pid: number, signal: NodeJS.Signals | 0): boolean {
   try {
     process.kill(-pid, signal);
     return true;
@@ -97,7 +97,7 @@ function groupAlive(pid: number): boolean {
     for (const entry of readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
       const state = procState(entry);
-      if (state && state.pgrp === pid && state.state !== 'Z' && state.state !== 'X') return true;
+      if (isLive(state) && state.pgrp === pid) return true;
     }
     return false;
   } catch {
@@ -105,16 +105,39 @@ function groupAlive(pid: number): boolean {
   }
 }
 
-/** State and process group of a process from /proc/<pid>/stat, undefined when it is gone. */
-export function procState(pid: number | string): { state: string; pgrp: number } | undefined {
+/** What /proc/<pid>/stat says about a process (Linux). */
+export interface ProcState {
+  /** R, S, D, Z (zombie), X (dead), T, … */
+  state: string;
+  ppid: number;
+  pgrp: number;
+  session: number;
+  /** Clock ticks after boot: with the pid, it names one process (pids are reused). */
+  startTime: string;
+}
+
+/** A process's state from /proc/<pid>/stat, undefined when it is gone (or not Linux). */
+export function procState(pid: number | string): ProcState | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name is in parentheses and may contain spaces: fields start after the last ')'.
+    // The command name is in parentheses and may contain spaces: fields start after the last
+    // ')', at field 3 (state); pgrp is field 5, session 6, starttime 22 (proc(5)).
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0] ?? '', pgrp: Number(fields[2]) };
+    return {
+      state: fields[0] ?? '',
+      ppid: Number(fields[1]),
+      pgrp: Number(fields[2]),
+      session: Number(fields[3]),
+      startTime: fields[19] ?? '',
+    };
   } catch {
     return undefined;
   }
+}
+
+/** Alive and not a zombie (a container's PID 1 may never reap orphans). */
+export function isLive(state: ProcState | undefined): state is ProcState {
+  return state !== undefined && state.state !== 'Z' && state.state !== 'X';
 }
 
 function taskkill(pid: number): Promise<void> {

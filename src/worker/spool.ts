@@ -16,6 +16,7 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TaskReportInput } from '../core/worker-protocol.js';
+import type { GroupRecorder, TaskGroupRecord } from './isolation/index.js';
 import { dropMarker, type LogBatch } from './log-buffer.js';
 import type { LogSpool } from './log-shipper.js';
 
@@ -30,6 +31,11 @@ import type { LogSpool } from './log-shipper.js';
  * it is, with its number: see `LogBatch`) and `result.json` (the report). Every file is written to a temporary name and renamed, so
  * a crash never leaves a half-written one. `seq` is global across leases: it orders batches
  * for delivery and tells which output is oldest.
+ *
+ * Task groups: `task-group-<id>.json` beside the lease folders records each running task
+ * process group (its cgroup, or its process group and marker, see `isolation/`) from before
+ * it starts until nothing of it is left. What a killed worker leaves there is killed by the
+ * next run before it registers.
  *
  * Bounds: log batches take at most `maxBytes` together; past that the oldest batch (of any
  * lease) is dropped and a `drop-<seq>.json` marker in its place turns into one
@@ -94,6 +100,7 @@ export class Spool {
   readonly maxBytes: number;
   readonly #leases = new Map<string, LeaseState>();
   readonly #found: SpoolEntry[] = [];
+  readonly #groupsFound: TaskGroupRecord[] = [];
   #seq = 0;
   #bytes = 0;
   #droppedBytes = 0;
@@ -136,6 +143,19 @@ export class Spool {
   /** What an earlier run left, oldest first (each is delivered, then `remove`d). */
   found(): SpoolEntry[] {
     return [...this.#found];
+  }
+
+  /** The task groups an earlier run left recorded (its processes may still run). */
+  taskGroupsFound(): TaskGroupRecord[] {
+    return [...this.#groupsFound];
+  }
+
+  /** Where the isolation records the task groups it starts (see `isolation/`). */
+  get groupRecorder(): GroupRecorder {
+    return {
+      save: (record) => writeAtomic(join(this.dir, groupFile(record.id)), JSON.stringify(record)),
+      remove: (id) => unlinkQuiet(join(this.dir, groupFile(id))),
+    };
   }
 
   /** Starts tracking a task (nothing is written until there is something to keep). */
@@ -285,6 +305,19 @@ export class Spool {
     const found: Array<SpoolEntry & { firstSeq: number }> = [];
     for (const name of readdirSync(this.dir)) {
       const folder = join(this.dir, name);
+      if (/^task-group-[A-Za-z0-9-]+\.json$/.test(name)) {
+        const record = readJson<TaskGroupRecord>(folder);
+        if (typeof record?.id === 'string' && folder.endsWith(groupFile(record.id))) {
+          this.#groupsFound.push(record);
+        } else {
+          unlinkQuiet(folder);
+        }
+        continue;
+      }
+      if (name.startsWith('task-group-') && name.endsWith('.tmp')) {
+        unlinkQuiet(folder);
+        continue;
+      }
       if (!isDirectory(folder)) continue;
       const files = readdirSync(folder);
       for (const f of files) if (f.endsWith('.tmp')) unlinkQuiet(join(folder, f));
@@ -327,6 +360,11 @@ function folderName(lease: string): string {
   return /^[A-Za-z0-9_-]{1,128}$/.test(lease)
     ? `lease-${lease}`
     : `lease-${createHash('sha256').update(lease).digest('hex').slice(0, 32)}`;
+}
+
+/** A task group's record (ids are `[a-z0-9-]`, see `newGroupId`). */
+function groupFile(id: string): string {
+  return `task-group-${id.replace(/[^A-Za-z0-9-]/g, '_')}.json`;
 }
 
 /** A log batch's file (`batch`: its number, in the name so the spool is read without opening them). */

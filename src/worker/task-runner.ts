@@ -3,9 +3,10 @@ import type { Logger } from 'pino';
 import type { TaskAssignment } from '../core/types.js';
 import type { LogAppendInput, TaskReportInput } from '../core/worker-protocol.js';
 import type { AppPlugin, OutputParser, ProcessSpec } from './apps/types.js';
+import type { Isolation, TaskProcess } from './isolation/index.js';
 import { LineSplitter } from './line-splitter.js';
 import { LogShipper, type LogSpool } from './log-shipper.js';
-import { killLeftovers, killTree, spawnTree } from './process-tree.js';
+import { taskEnvironment } from './task-environment.js';
 
 /**
  * Runs one claimed task: the application plugin's processes in order, each as its own
@@ -23,6 +24,8 @@ export interface TaskRunnerDeps {
   /** A log request failed other than with lease_lost (e.g. not_found: re-register). */
   onLogError?: (error: unknown) => void;
   logger: Logger;
+  /** How task processes are started and killed (cgroup v2 or process group + /proc scan). */
+  isolation: Isolation;
   killGraceMs: number;
   logFlushMs?: number;
   logFlushBytes?: number;
@@ -64,7 +67,7 @@ export class TaskRun {
   readonly #log: Logger;
   readonly #shipper: LogShipper;
   #stop: StopReason | undefined;
-  #current: { child: ChildProcess; exited: boolean } | undefined;
+  #current: { child: ChildProcess; group: TaskProcess; exited: boolean } | undefined;
   #killing: Promise<void> | undefined;
   #timeout: NodeJS.Timeout | undefined;
   /** Aborted when the run is stopped, so the final log flush does not hold a revoked slot. */
@@ -190,7 +193,7 @@ export class TaskRun {
     this.#stopped.abort();
     const current = this.#current;
     if (current && !current.exited && current.child.pid !== undefined) {
-      this.#killing = killTree(current.child.pid, { graceMs: this.#deps.killGraceMs });
+      this.#killing = current.group.kill({ graceMs: this.#deps.killGraceMs });
     }
   }
 
@@ -214,21 +217,28 @@ export class TaskRun {
     this.#shipper.append('system', text + '\n');
   }
 
+  /** The task's environment: never the worker's secrets; the runner's DROVER_* win. */
   #environment(spec: ProcessSpec): NodeJS.ProcessEnv {
     const t = this.task;
-    return {
-      ...process.env,
-      ...t.environment,
-      ...spec.env,
-      DROVER_JOB_ID: t.jobId,
-      DROVER_JOB_NAME: t.jobName,
-      DROVER_TASK_INDEX: String(t.taskIndex),
-      DROVER_ATTEMPT: String(t.attempt),
-      DROVER_FRAMES: t.frames.join(','),
-      DROVER_FRAME_START: String(t.frames[0] ?? ''),
-      DROVER_FRAME_END: String(t.frames.at(-1) ?? ''),
-      DROVER_WORKER: this.#deps.workerName,
-    };
+    const { env, ignored } = taskEnvironment({
+      inherited: process.env,
+      job: t.environment,
+      plugin: spec.env,
+      runner: {
+        DROVER_JOB_ID: t.jobId,
+        DROVER_JOB_NAME: t.jobName,
+        DROVER_TASK_INDEX: String(t.taskIndex),
+        DROVER_ATTEMPT: String(t.attempt),
+        DROVER_FRAMES: t.frames.join(','),
+        DROVER_FRAME_START: String(t.frames[0] ?? ''),
+        DROVER_FRAME_END: String(t.frames.at(-1) ?? ''),
+        DROVER_WORKER: this.#deps.workerName,
+      },
+    });
+    for (const { name, reason } of ignored) {
+      this.#system(`environment variable ${JSON.stringify(name)} ignored: ${reason}`);
+    }
+    return env;
   }
 
   #runProcess(
@@ -242,17 +252,21 @@ export class TaskRun {
     this.#system(`${label} started: ${JSON.stringify(spec.argv)}`);
     const started = Date.now();
 
-    let child: ChildProcess;
+    let group: TaskProcess;
     try {
       // Throws synchronously for an empty argv or a bad option; ENOENT and EACCES arrive
       // as the 'error' event below.
-      child = spawnTree(spec.argv, { env: this.#environment(spec), cwd: spec.cwd });
+      group = this.#deps.isolation.spawn(spec.argv, {
+        env: this.#environment(spec),
+        cwd: spec.cwd,
+      });
     } catch (error) {
       const message = `cannot start ${JSON.stringify(program)}: ${errorMessage(error)}`;
       this.#system(message);
       return Promise.resolve({ ok: false, exitCode: null, message });
     }
-    const current = { child, exited: false };
+    const child = group.child;
+    const current = { child, group, exited: false };
     this.#current = current;
 
     let parserError: string | undefined;
@@ -300,17 +314,17 @@ export class TaskRun {
         if (child.pid !== undefined) return;
         const message = `cannot start ${JSON.stringify(program)}: ${error.message}`;
         this.#system(message);
-        finish({ ok: false, exitCode: null, message });
+        void group.release().then(() => finish({ ok: false, exitCode: null, message }));
       });
       child.once('exit', (code, signal) => {
         current.exited = true;
-        // Leftovers of a finished process are killed at once; during a kill, killTree
-        // gives them their grace period.
-        const pid = child.pid;
-        if (pid !== undefined && !this.#stop) killLeftovers(pid);
+        // Leftovers of a finished process are killed at once (and its cgroup removed);
+        // during a kill, the kill gives them their grace period.
+        const cleaned = (this.#stop && this.#killing) || group.killLeftovers();
         const closed = new Promise<void>((r) => child.once('close', () => r()));
         const grace = new Promise<void>((r) => setTimeout(r, PIPE_CLOSE_GRACE_MS).unref());
-        void Promise.race([closed, grace]).then(() => {
+        void Promise.race([closed, grace]).then(async () => {
+          await cleaned;
           child.stdout?.destroy();
           child.stderr?.destroy();
           const seconds = ((Date.now() - started) / 1000).toFixed(1);
