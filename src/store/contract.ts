@@ -93,6 +93,14 @@ export interface Store {
    * returns what it did.
    */
   expireLeases(stallAfterMs: number): Promise<{ requeued: number; stalled: string[] }>;
+  /**
+   * Clean-up in short transactions of bounded size (at most ≈`maxRows` rows per call):
+   * deletes the tasks, task logs and bad-worker records of jobs deleted more than
+   * `deletedJobsAfterMs` ago (the job row stays, marked purged); the tasks of creations a
+   * manager abandoned mid-way (it died); idempotency keys older than
+   * `IDEMPOTENCY_KEY_TTL_MS`. House keeping calls it every round until it finds nothing.
+   */
+  purge(options: PurgeOptions): Promise<PurgeResult>;
 
   // ── limits ────────────────────────────────────────────────────────────────
   setLimit(name: string, max: number): Promise<LimitUsage>;
@@ -168,6 +176,44 @@ export interface CreateJobOptions {
   holdFor?: readonly string[];
   /** In the same transaction, make the new job a dependency of this one (a prerequisite). */
   prerequisiteOf?: string;
+  /**
+   * A submission's idempotency key: when `owner` already submitted with `key` (within
+   * `IDEMPOTENCY_KEY_TTL_MS`), no job is created and the first job is returned — waiting for
+   * it while its creation is still under way. The same key with another `bodyHash` is refused
+   * (conflict). Two concurrent submissions with one key create one job.
+   */
+  idempotency?: IdempotencyKey;
+}
+
+export interface IdempotencyKey {
+  /** Whose key (keys of different principals never meet): e.g. the token's id. */
+  owner: string;
+  key: string;
+  /** A hash of the submission as sent. */
+  bodyHash: string;
+}
+
+/** How long an idempotency key names its job (Stripe's and the IETF draft's 24 hours). */
+export const IDEMPOTENCY_KEY_TTL_MS = 24 * 60 * 60_000;
+
+export interface PurgeOptions {
+  /** A deleted job's tasks and logs are removed this long after it was deleted. */
+  deletedJobsAfterMs: number;
+  /** Rows to delete at most in this call (default 10,000). */
+  maxRows?: number;
+}
+
+export interface PurgeResult {
+  /** Tasks deleted: of purged deleted jobs and of abandoned creations. */
+  tasks: number;
+  logs: number;
+  /** Deleted jobs whose tasks are now all gone. */
+  jobs: string[];
+  /** Abandoned creations cleaned up completely. */
+  creations: number;
+  keys: number;
+  /** True when the row budget ran out before the work did (call again). */
+  more: boolean;
 }
 
 export interface PluginSettings {

@@ -6,6 +6,7 @@ import * as m003 from './003-leader-leases.js';
 import * as m004 from './004-tokens.js';
 import * as m005 from './005-worker-token-scope.js';
 import * as m006 from './006-log-batches.js';
+import * as m007 from './007-bounded-submissions.js';
 import * as m008 from './008-unique-token-names.js';
 
 export interface Migration {
@@ -23,4 +24,5 @@ export const migrations: readonly Migration[] = [
   { id: 5, name: 'worker-token-scope', up: m005.up },
   { id: 6, name: 'log-batches', up: m006.up },
   { id: 8, name: 'unique-token-names', up: m008.up },
+  { id: 7, name: 'bounded-submissions', up: m007.up },
 ];

@@ -1,5 +1,5 @@
 import type { Kysely, Insertable } from 'kysely';
-import { chunkFrames, formatFrameList } from '../../core/frames.js';
+import { formatFrameList } from '../../core/frames.js';
 import { assertJobAction } from '../../core/job-state.js';
 import type { JobAction, JobChanges, JobSubmission, TaskState } from '../../core/job-spec.js';
 import { conflict, invalid, notFound } from '../../core/errors.js';
@@ -22,10 +22,109 @@ import type { CreateJobOptions } from '../contract.js';
 type Db = Kysely<Database>;
 
 /** Rows per multi-row INSERT: well under SQLite's 32,766 bound variables (18 columns). */
-const TASK_INSERT_BATCH = 1000;
+export const TASK_INSERT_BATCH = 1000;
 
 /** Why a job is pending while event plugins handle its submission. */
 export const WAITING_FOR_PLUGINS = 'waiting for event plugins';
+
+/** How many tasks a job of `frames` frames in chunks of `chunkSize` has. */
+export function taskCountOf(frames: readonly number[], chunkSize: number): number {
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) {
+    throw invalid('chunkSize', `must be a positive integer, got ${chunkSize}`);
+  }
+  return Math.ceil(frames.length / chunkSize);
+}
+
+/**
+ * Checks that every dependency exists. Share-locked until commit: a dependency finishing
+ * meanwhile on another connection waits for this job to exist (and then releases it), or
+ * finishes first and is seen so. A staged creation calls it again in its last transaction.
+ */
+export async function checkDependencies(
+  db: Db,
+  dialect: Dialect,
+  sub: JobSubmission,
+): Promise<void> {
+  const dependencies = [...new Set(sub.dependencies)];
+  if (dependencies.length === 0) return;
+  const found = await forShare(
+    db.selectFrom('jobs').select('id').where('id', 'in', dependencies).orderBy('id'),
+    dialect,
+  ).execute();
+  const known = new Set(found.map((r) => r.id));
+  const missing = dependencies.find((d) => !known.has(d));
+  if (missing !== undefined) throw invalid('dependencies', `job ${missing} does not exist`);
+}
+
+/**
+ * The state a new job's tasks are inserted in: suspended for a job submitted suspended,
+ * pending for a frame-dependent job with a dependency not yet completed, queued otherwise.
+ * (The rule `unmetDependencies` applies; the job row does not exist yet, so it is read from
+ * the dependencies' rows.) `insertJobRow` checks it again when the job row is written.
+ */
+export async function initialTaskState(db: Db, sub: JobSubmission): Promise<TaskState> {
+  if (sub.initialState === 'suspended') return 'suspended';
+  const dependencies = [...new Set(sub.dependencies)];
+  if (!sub.frameDependent || dependencies.length === 0) return 'queued';
+  const rows = await db
+    .selectFrom('jobs')
+    .select(['n_completed', 'task_count'])
+    .where('id', 'in', dependencies)
+    .execute();
+  const unmet =
+    rows.length < dependencies.length ||
+    rows.some((r) => Number(r.n_completed) < Number(r.task_count));
+  return unmet ? 'pending' : 'queued';
+}
+
+/**
+ * Inserts tasks `from` (inclusive) to `to` (exclusive) of a job, `TASK_INSERT_BATCH` rows per
+ * statement. Rows are built per statement from slices of `frames`, so a million-task job
+ * never holds a million row objects (chunking 1M frames at once took ≈190 ms of one core).
+ */
+export async function insertTasks(
+  db: Db,
+  jobId: string,
+  frames: readonly number[],
+  chunkSize: number,
+  from: number,
+  to: number,
+  state: TaskState,
+): Promise<void> {
+  for (let i = from; i < to; i += TASK_INSERT_BATCH) {
+    const rows: Array<Insertable<TasksTable>> = [];
+    for (let idx = i; idx < Math.min(i + TASK_INSERT_BATCH, to); idx++) {
+      const chunk = frames.slice(idx * chunkSize, (idx + 1) * chunkSize);
+      let first = chunk[0]!;
+      let last = first;
+      for (const f of chunk) {
+        if (f < first) first = f;
+        if (f > last) last = f;
+      }
+      rows.push({
+        job_id: jobId,
+        idx,
+        frames: formatFrameList(chunk),
+        first_frame: first,
+        last_frame: last,
+        state,
+        worker: null,
+        lease: null,
+        lease_expires_at: null,
+        held_limits: '[]',
+        attempt: 0,
+        error_count: 0,
+        progress: 0,
+        status: '',
+        log_bytes: 0,
+        log_seq: 0,
+        started_at: null,
+        finished_at: null,
+      });
+    }
+    await db.insertInto('tasks').values(rows).execute();
+  }
+}
 
 /** Creates a job and its tasks in the caller's transaction; returns the job id. */
 export async function insertJob(
@@ -35,23 +134,60 @@ export async function insertJob(
   sub: JobSubmission,
   frames: readonly number[],
   options: CreateJobOptions = {},
+  id = newJobId(now),
 ): Promise<string> {
-  const id = newJobId(now);
+  await checkDependencies(db, dialect, sub);
+  const taskState = await initialTaskState(db, sub);
+  await insertTasks(
+    db,
+    id,
+    frames,
+    sub.chunkSize,
+    0,
+    taskCountOf(frames, sub.chunkSize),
+    taskState,
+  );
+  await insertJobRow(db, dialect, now, id, sub, frames, options, taskState);
+  return id;
+}
+
+/**
+ * Writes the job row of a job whose tasks are all inserted (in `taskState`), its
+ * dependencies, and the job.submitted event: from this commit on the job exists — it is
+ * never seen with part of its tasks. The caller holds `checkDependencies`' locks.
+ */
+export async function insertJobRow(
+  db: Db,
+  dialect: Dialect,
+  now: number,
+  id: string,
+  sub: JobSubmission,
+  frames: readonly number[],
+  options: CreateJobOptions,
+  taskState: TaskState,
+): Promise<void> {
+  const taskCount = taskCountOf(frames, sub.chunkSize);
   const holdFor = [...new Set(options.holdFor ?? [])];
   const dependencies = [...new Set(sub.dependencies)];
-  if (dependencies.length > 0) {
-    // Share-locked until commit: a dependency finishing meanwhile on another connection
-    // waits for this job to exist (and then releases it), or finishes first and is seen so.
-    const found = await forShare(
-      db.selectFrom('jobs').select('id').where('id', 'in', dependencies).orderBy('id'),
-      dialect,
-    ).execute();
-    const known = new Set(found.map((r) => r.id));
-    const missing = dependencies.find((d) => !known.has(d));
-    if (missing !== undefined) throw invalid('dependencies', `job ${missing} does not exist`);
+  for (const dep of dependencies) {
+    await db.insertInto('job_dependencies').values({ job_id: id, depends_on: dep }).execute();
   }
-  const chunks = chunkFrames(frames, sub.chunkSize);
+  const unmet = dependencies.length > 0 ? await unmetDependencies(db, id) : [];
+  const suspended = sub.initialState === 'suspended';
+  const frameWait = sub.frameDependent && unmet.length > 0;
 
+  let state = 'queued';
+  let reason = '';
+  if (holdFor.length > 0) {
+    // Principle 3: not dispatchable before its job-submitted plugins have run.
+    state = 'pending';
+    reason = `${WAITING_FOR_PLUGINS}: ${holdFor.join(', ')}`;
+  } else if (suspended) state = 'suspended';
+  else if (unmet.length > 0 && !sub.frameDependent) {
+    state = 'pending';
+    reason = WAITING_FOR_DEPENDENCIES;
+  }
+  const count = (s: TaskState) => (s === taskState ? taskCount : 0);
   await db
     .insertInto('jobs')
     .values({
@@ -66,7 +202,7 @@ export async function insertJob(
       plugin_info: JSON.stringify(sub.pluginInfo),
       frames: formatFrameList(frames),
       frame_count: frames.length,
-      task_count: chunks.length,
+      task_count: taskCount,
       chunk_size: sub.chunkSize,
       priority: sub.priority,
       pool: sub.pool,
@@ -89,14 +225,15 @@ export async function insertJob(
       bad_worker_errors: sub.badWorkerErrors,
       on_complete: sub.onComplete,
       event_opt_ins: JSON.stringify(sub.eventOptIns),
-      state: 'queued',
-      pending_reason: '',
-      n_pending: 0,
-      n_queued: 0,
+      state,
+      pending_reason: reason,
+      // Every task was inserted in one state: the counters need no recount.
+      n_pending: count('pending'),
+      n_queued: count('queued'),
       n_rendering: 0,
       n_completed: 0,
       n_failed: 0,
-      n_suspended: 0,
+      n_suspended: count('suspended'),
       error_count: 0,
       submitted_at: now,
       started_at: null,
@@ -105,62 +242,22 @@ export async function insertJob(
       plugin_data: '{}',
     })
     .execute();
-  for (const dep of dependencies) {
-    await db.insertInto('job_dependencies').values({ job_id: id, depends_on: dep }).execute();
+  // A staged creation chose its tasks' state before its last transaction: a dependency may
+  // have completed or been requeued since. Rare; put the tasks right and count again.
+  if (!suspended && sub.frameDependent && (taskState === 'pending') !== frameWait) {
+    await db
+      .updateTable('tasks')
+      .set({ state: frameWait ? 'pending' : 'queued' })
+      .where('job_id', '=', id)
+      .where('state', '=', taskState)
+      .execute();
+    await recountJob(db, id);
   }
-
-  const unmet = dependencies.length > 0 ? await unmetDependencies(db, id) : [];
-  const suspended = sub.initialState === 'suspended';
-  const frameWait = sub.frameDependent && unmet.length > 0;
-  const taskState: TaskState = suspended ? 'suspended' : frameWait ? 'pending' : 'queued';
-  for (let i = 0; i < chunks.length; i += TASK_INSERT_BATCH) {
-    const rows: Array<Insertable<TasksTable>> = chunks
-      .slice(i, i + TASK_INSERT_BATCH)
-      .map((chunk, k) => ({
-        job_id: id,
-        idx: i + k,
-        frames: formatFrameList(chunk),
-        first_frame: Math.min(...chunk),
-        last_frame: Math.max(...chunk),
-        state: taskState,
-        worker: null,
-        lease: null,
-        lease_expires_at: null,
-        held_limits: '[]',
-        attempt: 0,
-        error_count: 0,
-        progress: 0,
-        status: '',
-        log_bytes: 0,
-        log_seq: 0,
-        started_at: null,
-        finished_at: null,
-      }));
-    await db.insertInto('tasks').values(rows).execute();
-  }
-
-  let state = 'queued';
-  let reason = '';
-  if (holdFor.length > 0) {
-    // Principle 3: not dispatchable before its job-submitted plugins have run.
-    state = 'pending';
-    reason = `${WAITING_FOR_PLUGINS}: ${holdFor.join(', ')}`;
-  } else if (suspended) state = 'suspended';
-  else if (unmet.length > 0 && !sub.frameDependent) {
-    state = 'pending';
-    reason = WAITING_FOR_DEPENDENCIES;
-  }
-  await db
-    .updateTable('jobs')
-    .set({ state, pending_reason: reason })
-    .where('id', '=', id)
-    .execute();
-  await recountJob(db, id);
   if (frameWait) await refreshFrameDependentTasks(db, id);
   await recordEvent(db, now, {
     type: 'job.submitted',
     jobId: id,
-    data: { name: sub.name, user: sub.user, plugin: sub.plugin, tasks: chunks.length, state },
+    data: { name: sub.name, user: sub.user, plugin: sub.plugin, tasks: taskCount, state },
   });
   if (state === 'pending') {
     await recordEvent(db, now, {
@@ -172,7 +269,6 @@ export async function insertJob(
   if (options.prerequisiteOf !== undefined) {
     await addDependency(db, dialect, now, options.prerequisiteOf, id);
   }
-  return id;
 }
 
 /**
@@ -411,9 +507,16 @@ export async function applyAction(
     }
     case 'delete':
     case 'archive': {
-      await stopRendering(db, jobId, 'queued');
+      // A deleted or archived job never renders again: its unfinished tasks are shown
+      // suspended (not queued, which would read as dispatchable), finished ones keep their
+      // state. House keeping purges a deleted job's tasks later (`purgeDeletedJobs`).
+      await stopRendering(db, jobId, 'suspended');
+      await setTasks(db, jobId, ['queued', 'pending'], 'suspended');
       const state = action === 'delete' ? 'deleted' : 'archived';
-      await setJob(state, '', { finished_at: row.finished_at ?? now });
+      await setJob(state, '', {
+        finished_at: row.finished_at ?? now,
+        ...(action === 'delete' ? { deleted_at: now } : {}),
+      });
       await recordEvent(db, now, {
         type: action === 'delete' ? 'job.deleted' : 'job.archived',
         jobId,

@@ -59,6 +59,10 @@ export interface JobsTable {
 
 export interface TasksTable {
   job_id: string;
+  /** When a user deleted the job (null: not deleted, or deleted by its on-complete action). */
+  deleted_at: Generated<number | null>;
+  /** When house keeping removed the deleted job's tasks and logs. */
+  tasks_purged_at: Generated<number | null>;
   idx: number;
   frames: string;
   first_frame: number;
@@ -176,6 +180,25 @@ export interface MetaTable {
   key: string;
   value: string;
 }
+/** A large job whose tasks are being inserted, batch by batch, before its job row exists. */
+export interface JobCreationsTable {
+  job_id: string;
+  started_at: number;
+  /** The last batch's time: a creation silent for long is abandoned (its manager died). */
+  touched_at: number;
+  abandoned: Generated<number>;
+}
+
+/** A submission's `Idempotency-Key` (per principal) and the job it created. */
+export interface IdempotencyKeysTable {
+  owner: string;
+  key: string;
+  /** SHA-256 of the submission body: the same key with another body is refused. */
+  body_hash: string;
+  job_id: string;
+  created_at: number;
+}
+
 
 export interface Database {
   jobs: JobsTable;
@@ -193,3 +216,5 @@ export interface Database {
   path_mappings: PathMappingsTable;
   leases: LeasesTable;
 }
+  job_creations: JobCreationsTable;
+  idempotency_keys: IdempotencyKeysTable;
