@@ -81,6 +81,24 @@ export default tseslint.config(
     },
   },
   {
+    // One string schema for outside input: `text()` refuses NUL and lone surrogates, which
+    // PostgreSQL, argv and the environment cannot take (see src/core/text.ts). Tests may
+    // build raw strings on purpose.
+    files: ['**/*.{ts,tsx}'],
+    ignores: ['src/core/text.ts', '**/*.test.ts', 'test/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "CallExpression[callee.type='MemberExpression'][callee.object.name='z'][callee.property.name='string']",
+          message:
+            'use text() from src/core/text.ts instead of z.string(): it refuses NUL and lone surrogates',
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.test.ts', 'test/**/*.ts', 'bench/**/*.ts'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',

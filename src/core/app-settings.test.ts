@@ -81,6 +81,58 @@ describe('CommandLine settings', () => {
   });
 });
 
+describe('CommandLine executable', () => {
+  it.each([
+    'echo',
+    'ffmpeg',
+    'blender-4.2',
+    '/bin/echo',
+    '/opt/Blender 4/blender',
+    'C:\\bin\\x.exe',
+    '\\\\host\\share\\x.exe',
+  ])('accepts %j (absolute, or a bare name looked up on PATH)', (executable) => {
+    expect(parseAppSettings(commandLineSettingsSchema, { executable }).executable).toBe(executable);
+  });
+
+  it.each(['../../bin/sh', 'bin/sh', './render.sh', 'tools\\x.exe', '.', '..', '/usr/../bin/sh'])(
+    'refuses %j, naming pluginInfo.executable',
+    (executable) => {
+      const err = errorOf(() => validatePluginInfo('CommandLine', { executable }));
+      expect(err.code).toBe('invalid_input');
+      expect(err.field).toBe('pluginInfo.executable');
+    },
+  );
+
+  it('says how to fix a relative path', () => {
+    const err = errorOf(() => validatePluginInfo('CommandLine', { executable: 'bin/sh' }));
+    expect(err.message).toMatch(/relative path.*absolute path.*PATH/);
+  });
+
+  it('applies to Blender executable too', () => {
+    const err = errorOf(() =>
+      validatePluginInfo('Blender', { sceneFile: '/a.blend', executable: '../blender' }),
+    );
+    expect(err.field).toBe('pluginInfo.executable');
+  });
+
+  it.each<[Record<string, unknown>, string]>([
+    [{ executable: 'x', arguments: ['a', 'b\u0000c'] }, 'pluginInfo.arguments.1'],
+    [{ executable: 'x', arguments: 'a b\u0000c' }, 'pluginInfo.arguments.1'],
+    [{ executable: 'x\u0000y' }, 'pluginInfo.executable'],
+  ])('refuses NUL in argv: %j', (info, field) => {
+    const err = errorOf(() => validatePluginInfo('CommandLine', info));
+    expect(err.field).toBe(field);
+    expect(err.message).toMatch(/NUL/);
+  });
+
+  it('refuses NUL in Blender extraArguments', () => {
+    const err = errorOf(() =>
+      validatePluginInfo('Blender', { sceneFile: '/a.blend', extraArguments: ['--x', '\u0000'] }),
+    );
+    expect(err.field).toBe('pluginInfo.extraArguments.1');
+  });
+});
+
 describe('builtin-render settings', () => {
   it('applies defaults', () => {
     expect(parseAppSettings(builtinRenderSettingsSchema, {})).toEqual({

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { invalid } from './errors.js';
 import { absolutePath } from './job-spec.js';
+import { absolutePathProblem } from './paths.js';
+import { text } from './text.js';
 
 /**
  * The settings (`pluginInfo`) of each built-in application plugin. The manager validates a
@@ -34,7 +36,7 @@ function boolSetting() {
 }
 
 function stringSetting(what = 'a string') {
-  return z.string({
+  return text({
     error: (issue) => (issue.input === undefined ? 'is required' : `must be ${what}`),
   });
 }
@@ -44,7 +46,7 @@ function enumSetting<const T extends readonly [string, ...string[]]>(values: T) 
 }
 
 const stringList = z
-  .array(z.string({ error: 'must be a string' }), { error: 'must be a list of strings' })
+  .array(text({ error: 'must be a string' }), { error: 'must be a list of strings' })
   .max(1000, 'at most 1000 entries');
 
 /**
@@ -88,22 +90,55 @@ const argumentsSetting = z.preprocess(
     return args;
   },
   z
-    .array(z.string({ error: 'must be a string' }), {
+    .array(text({ error: 'must be a string' }), {
       error: 'must be a list of strings or a string',
     })
     .max(1000, 'at most 1000 entries'),
 );
 
-const absolutePathSetting = z
-  .string({
-    error: (issue) => (issue.input === undefined ? 'is required' : 'must be an absolute path'),
-  })
-  .pipe(absolutePath);
+const absolutePathSetting = text({
+  error: (issue) => (issue.input === undefined ? 'is required' : 'must be an absolute path'),
+}).pipe(absolutePath);
+
+/**
+ * Why `executable` cannot be run the same way on every worker, or undefined. It must be an
+ * absolute path (POSIX, `C:\…`, UNC; no `..`) or a bare program name without a separator,
+ * which each worker looks up on its own PATH. A relative path (`bin/sh`, `../../bin/sh`)
+ * would be resolved against whatever folder the task happens to start in, which differs
+ * from node to node, so it is refused at submission.
+ */
+export function executableProblem(executable: string): string | undefined {
+  if (!/[\\/]/.test(executable)) {
+    return executable === '.' || executable === '..'
+      ? 'must be an absolute path or a program name looked up on PATH'
+      : undefined;
+  }
+  const problem = absolutePathProblem(executable);
+  if (problem === undefined) return undefined;
+  return /is not an absolute path/.test(problem)
+    ? `"${executable}" is a relative path: give an absolute path, or a bare program name that each worker looks up on its PATH`
+    : problem;
+}
+
+/** A program to run: an absolute path or a bare name looked up on the worker's PATH. */
+function executableSetting() {
+  return stringSetting()
+    .trim()
+    .min(1, 'must not be empty')
+    .max(1024, 'must be at most 1024 characters')
+    .superRefine((exe, ctx) => {
+      const problem = executableProblem(exe);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    });
+}
 
 /** `CommandLine`: runs an executable with arguments, once per task or once per frame. */
 export const commandLineSettingsSchema = z.strictObject({
-  /** A program name looked up on PATH, or a path. Never run through a shell. */
-  executable: stringSetting().trim().min(1, 'must not be empty'),
+  /**
+   * An absolute path, or a bare program name looked up on the worker's PATH (see
+   * `executableProblem`). Never run through a shell.
+   */
+  executable: executableSetting(),
   /**
    * A list of arguments, or one string split on whitespace with double quotes grouping
    * (see `splitArguments`). Tokens such as `{frame}` and `<STARTFRAME%4>` are replaced.
@@ -119,8 +154,7 @@ export type CommandLineSettings = z.output<typeof commandLineSettingsSchema>;
 export const builtinRenderScenes = ['spheres', 'mandelbrot'] as const;
 export type BuiltinRenderScene = (typeof builtinRenderScenes)[number];
 
-const outputPattern = z
-  .string({ error: 'must be a file name pattern such as frame_####.png' })
+const outputPattern = text({ error: 'must be a file name pattern such as frame_####.png' })
   .min(1, 'must not be empty')
   .max(1024)
   .superRefine((p, ctx) => {
@@ -182,7 +216,7 @@ export const blenderSettingsSchema = z.strictObject({
     .optional(),
   /** Blender's `-t`; 0 = all cores. */
   threads: intSetting(0, 1024).optional(),
-  executable: stringSetting().trim().min(1, 'must not be empty').default('blender'),
+  executable: executableSetting().default('blender'),
   /** Added before the final `-a`/`-f` (e.g. `--python-expr …`, `--cycles-device CUDA`). */
   extraArguments: stringList.default([]),
 });

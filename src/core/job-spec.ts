@@ -1,37 +1,66 @@
 import { z } from 'zod';
 import { absolutePathProblem, trimTrailingSeparator } from './paths.js';
+import { text } from './text.js';
 
 /**
  * What a user submits: Drover's job fields, modelled on Deadline's JobInfo keys (the
  * Deadline name is given where it differs). Every size is bounded so one request cannot
  * exhaust the store.
  */
-const name = z.string().trim().min(1).max(256);
-const shortName = z
-  .string()
+const name = text().trim().min(1).max(256);
+const shortName = text()
   .trim()
   .max(128)
   .regex(/^[^\s,]*$/, 'must not contain spaces or commas');
-const text = z.string().max(4096);
+const longText = text().max(4096);
 const nameList = z.array(shortName.min(1)).max(1000);
 const keyValues = z
-  .record(z.string().min(1).max(256), z.string().max(8192))
+  .record(text().min(1).max(256), text().max(8192))
   .refine((r) => Object.keys(r).length <= 256, 'at most 256 entries');
 
-export const absolutePath = z
-  .string()
+/** What a process accepts as an environment variable name (POSIX's portable names). */
+export const ENVIRONMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Why `name` cannot name a task's environment variable, or undefined. `=` in a name or NUL
+ * in a value fails `spawn` on every worker, so they are refused at submission. `DROVER_…`
+ * names are the runner's own (the worker's token, its name, the task's lease): a job that
+ * set them would override what the runner gives the task. Compared without case, because
+ * Windows environment names are case-insensitive.
+ */
+export function environmentNameProblem(name: string): string | undefined {
+  if (!ENVIRONMENT_NAME.test(name)) {
+    return 'must be a name of letters, digits and _ that does not start with a digit';
+  }
+  if (/^DROVER_/i.test(name)) {
+    return "must not start with DROVER_ (those are the runner's own variables)";
+  }
+  return undefined;
+}
+
+/** A job's environment: checked names (see `environmentNameProblem`), values without NUL. */
+const environment = z.record(text().min(1).max(256), text().max(8192)).superRefine((env, ctx) => {
+  const names = Object.keys(env);
+  if (names.length > 256) ctx.addIssue({ code: 'custom', message: 'at most 256 entries' });
+  for (const n of names) {
+    const problem = environmentNameProblem(n);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem, path: [n] });
+  }
+});
+
+export const absolutePath = text()
   .superRefine((p, ctx) => {
     const problem = absolutePathProblem(p);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   })
-  .transform(trimTrailingSeparator);
+  .overwrite(trimTrailingSeparator);
 
 /** A plugin setting: a string, a number, a boolean or a list of strings. */
 export const pluginValue = z.union([
-  z.string().max(65536),
+  text().max(65536),
   z.number().finite(),
   z.boolean(),
-  z.array(z.string().max(65536)).max(1000),
+  z.array(text().max(65536)).max(1000),
 ]);
 
 export const jobStates = [
@@ -62,19 +91,22 @@ export type OnCompleteAction = (typeof onCompleteActions)[number];
 export const jobSubmissionSchema = z
   .object({
     name: name.default('Untitled'),
-    batchName: z.string().trim().max(256).default(''),
-    user: z.string().trim().max(128).default(''),
-    machineName: z.string().trim().max(256).default(''),
-    department: z.string().trim().max(256).default(''),
-    comment: text.default(''),
+    batchName: text().trim().max(256).default(''),
+    user: text().trim().max(128).default(''),
+    machineName: text().trim().max(256).default(''),
+    department: text().trim().max(256).default(''),
+    comment: longText.default(''),
     /** The application plugin that turns a task into a process (`CommandLine`, `builtin-render`, …). */
-    plugin: z.string().trim().min(1).max(64),
+    plugin: text().trim().min(1).max(64),
     pluginInfo: z
-      .record(z.string().min(1).max(256), pluginValue)
+      .record(text().min(1).max(256), pluginValue)
       .refine((r) => Object.keys(r).length <= 256, 'at most 256 settings')
       .default({}),
-    /** Frame list, e.g. `1-100`, `1-100x5`, `1,3,7`. Deadline: Frames (default 0). */
-    frames: z.string().max(10_000).default('0'),
+    /**
+     * Frame list in Deadline's syntax (`1-100`, `1-100x5`, `1:100:5`, `1,3,7`, … see
+     * `parseFrameList`). Kept exactly as submitted. Deadline: Frames (default 0).
+     */
+    frames: text().max(10_000).default('0'),
     chunkSize: z.number().int().min(1).max(1_000_000).default(1),
     priority: z.number().int().min(0).max(100).default(50),
     pool: shortName.default('none'),
@@ -89,15 +121,26 @@ export const jobSubmissionSchema = z
     /** Deadline: LimitGroups. Named licence counters the job holds while a task renders. */
     limits: z.array(shortName.min(1)).max(64).default([]),
     /** Deadline: JobDependencies. Job ids this job waits for. */
-    dependencies: z.array(z.string().trim().min(1).max(64)).max(1000).default([]),
+    dependencies: z.array(text().trim().min(1).max(64)).max(1000).default([]),
     /** Deadline: IsFrameDependent. Each task waits only for the same frames of its dependencies. */
     frameDependent: z.boolean().default(false),
+    /**
+     * Deadline: ResumeOnFailedDependencies (default false). A dependency that failed counts as
+     * done; otherwise the job stays pending, naming it, until it is requeued and completes.
+     */
+    resumeOnFailedDependencies: z.boolean().default(false),
+    /**
+     * Deadline: ResumeOnDeletedDependencies (default false). A dependency deleted (or
+     * archived) before it completed counts as done; otherwise the job stays pending, naming it.
+     */
+    resumeOnDeletedDependencies: z.boolean().default(false),
     /** Regions the job may render in; empty = any. */
     regions: z.array(shortName.min(1)).max(64).default([]),
     outputDirectories: z.array(absolutePath).max(64).default([]),
-    outputFilenames: z.array(z.string().min(1).max(1024)).max(64).default([]),
+    outputFilenames: z.array(text().min(1).max(1024)).max(64).default([]),
     extraInfo: keyValues.default({}),
-    environment: keyValues.default({}),
+    /** Deadline: EnvironmentKeyValue. Names `[A-Za-z_][A-Za-z0-9_]*`, not `DROVER_…`. */
+    environment: environment.default({}),
     /** Deadline: InitialStatus (Active | Suspended). */
     initialState: z.enum(['queued', 'suspended']).default('queued'),
     /** Kill a task running longer than this; 0 = never. */
@@ -127,8 +170,8 @@ export type JobSubmission = z.output<typeof jobSubmissionSchema>;
 export const jobChangesSchema = z
   .object({
     name,
-    batchName: z.string().trim().max(256),
-    comment: text,
+    batchName: text().trim().max(256),
+    comment: longText,
     priority: z.number().int().min(0).max(100),
     pool: shortName,
     secondaryPool: shortName,

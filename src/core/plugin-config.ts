@@ -1,4 +1,6 @@
 import { invalid } from './errors.js';
+import { absolutePathProblem } from './paths.js';
+import { isCleanText } from './text.js';
 
 /**
  * Event plugin configuration, modelled on Deadline's event plugin `.param` files: each
@@ -19,7 +21,12 @@ interface EntryBase {
 }
 export type ConfigEntry = EntryBase &
   (
-    | { type: 'string' | 'multiline' | 'password' | 'path'; default: string; maxLength?: number }
+    | {
+        /** `path`: blank, or an absolute path without `..` segments (see `absolutePathProblem`). */
+        type: 'string' | 'multiline' | 'password' | 'path';
+        default: string;
+        maxLength?: number;
+      }
     | { type: 'integer'; default: number; min: number; max: number }
     | { type: 'boolean'; default: boolean }
     | { type: 'enum'; default: string; items: readonly string[] }
@@ -80,10 +87,19 @@ export function applyConfig(
       }
       default: {
         if (typeof raw !== 'string') throw invalid(field, 'must be text');
+        if (!isCleanText(raw)) {
+          throw invalid(field, 'must be valid Unicode without NUL characters');
+        }
         const max = entry.maxLength ?? (entry.type === 'multiline' ? 65536 : 4096);
         if (raw.length > max) throw invalid(field, `must be at most ${max} characters`);
         if (entry.type !== 'multiline' && /[\r\n]/.test(raw))
           throw invalid(field, 'must be one line');
+        // A path setting is handed to workers (gfs-sync's `gfsRoot`): relative or climbing
+        // with `..` it would point somewhere else on every node. Blank means "not set".
+        if (entry.type === 'path' && raw !== '') {
+          const problem = absolutePathProblem(raw);
+          if (problem) throw invalid(field, `must be an absolute path: ${problem}`);
+        }
         out[key] = raw;
       }
     }

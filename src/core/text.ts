@@ -11,11 +11,13 @@ import { z } from 'zod';
  *   back from the store as U+FFFD — a name that no longer equals what was submitted.
  *
  * Use `text()` wherever a schema would say `z.string()` (ESLint refuses `z.string()` outside
- * this file); chain `.min()`, `.max()`, `.trim()`, `.regex()` as usual.
+ * this file); chain `.min()`, `.max()`, `.trim()`, `.regex()` as usual. `params` are
+ * `z.string`'s (e.g. `{ error: 'must be a string' }` for the message when the value is not
+ * a string).
  */
-export function text(): z.ZodString {
+export function text(params?: Parameters<typeof z.string>[0]): z.ZodString {
   return z
-    .string()
+    .string(params)
     .regex(/^[^\0]*$/, 'must not contain NUL characters')
     .refine((s) => s.isWellFormed(), 'must be valid Unicode (no lone surrogates)');
 }

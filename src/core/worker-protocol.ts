@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { text } from './text.js';
 
 /**
  * The worker ↔ manager protocol: what crosses the process boundary, validated by the
@@ -14,8 +15,7 @@ export const MAX_TASK_LOG_BYTES = 4 * 1024 * 1024;
 /** The longest a claim may wait for work (long-poll). */
 export const MAX_CLAIM_WAIT_MS = 30_000;
 
-const shortName = z
-  .string()
+const shortName = text()
   .trim()
   .min(1)
   .max(128)
@@ -32,17 +32,30 @@ export const workerRegistrationSchema = z
       .object({
         cpus: z.number().int().min(0).max(100_000),
         memoryMb: z.number().int().min(0).max(1_000_000_000),
-        os: z.string().max(64),
+        os: text().max(64),
         gpus: z.number().int().min(0).max(1024).default(0),
       })
       .strict(),
-    version: z.string().max(64).default(''),
+    version: text().max(64).default(''),
   })
   .strict();
 export type WorkerRegistrationInput = z.input<typeof workerRegistrationSchema>;
 export type WorkerRegistration = z.output<typeof workerRegistrationSchema>;
 
-const lease = z.string().min(1).max(128);
+const lease = text().min(1).max(128);
+
+/**
+ * Text a task's process wrote (log chunks, status lines, failure messages). A process may
+ * print NUL (binary output); it is shown as U+FFFD rather than refused, so one stray byte
+ * does not make the worker's log report fail — every other string here is refused whole by
+ * `text()`. Lone surrogates cannot come from decoded bytes; they are replaced the same way.
+ */
+function outputText(max: number) {
+  return z.preprocess(
+    (v) => (typeof v === 'string' ? v.replaceAll('\0', '\uFFFD').toWellFormed() : v),
+    text().max(max),
+  );
+}
 
 export const heartbeatSchema = z
   .object({
@@ -53,7 +66,7 @@ export const heartbeatSchema = z
           .object({
             lease,
             progress: z.number().min(0).max(100).optional(),
-            status: z.string().max(512).optional(),
+            status: outputText(512).optional(),
           })
           .strict(),
       )
@@ -76,7 +89,7 @@ export const taskReportSchema = z
     /** `handed-back`: the worker gives the task up without an error (shutting down). */
     outcome: z.enum(['completed', 'failed', 'handed-back']),
     exitCode: z.number().int().nullable().default(null),
-    message: z.string().max(4096).default(''),
+    message: outputText(4096).default(''),
   })
   .strict();
 export type TaskReport = z.output<typeof taskReportSchema>;
@@ -105,7 +118,7 @@ export const logAppendSchema = z
         z
           .object({
             stream: z.enum(logStreams),
-            text: z.string().max(MAX_LOG_CHUNK_BYTES),
+            text: outputText(MAX_LOG_CHUNK_BYTES),
           })
           .strict(),
       )
@@ -117,7 +130,7 @@ export const logAppendSchema = z
      */
     batch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
     progress: z.number().min(0).max(100).optional(),
-    status: z.string().max(512).optional(),
+    status: outputText(512).optional(),
   })
   .strict();
 export type LogAppend = z.output<typeof logAppendSchema>;

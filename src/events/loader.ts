@@ -4,44 +4,45 @@ import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { invalid } from '../core/errors.js';
 import { pluginStates } from '../core/plugin-config.js';
+import { text } from '../core/text.js';
 import type { EventPlugin } from './plugin.js';
 
 const entry = z.discriminatedUnion('type', [
   z.object({
     type: z.enum(['string', 'multiline', 'password', 'path']),
-    key: z.string(),
-    label: z.string(),
-    category: z.string().optional(),
-    description: z.string().optional(),
-    default: z.string(),
+    key: text(),
+    label: text(),
+    category: text().optional(),
+    description: text().optional(),
+    default: text(),
     maxLength: z.number().int().positive().optional(),
   }),
   z.object({
     type: z.literal('integer'),
-    key: z.string(),
-    label: z.string(),
-    category: z.string().optional(),
-    description: z.string().optional(),
+    key: text(),
+    label: text(),
+    category: text().optional(),
+    description: text().optional(),
     default: z.number().int(),
     min: z.number().int(),
     max: z.number().int(),
   }),
   z.object({
     type: z.literal('boolean'),
-    key: z.string(),
-    label: z.string(),
-    category: z.string().optional(),
-    description: z.string().optional(),
+    key: text(),
+    label: text(),
+    category: text().optional(),
+    description: text().optional(),
     default: z.boolean(),
   }),
   z.object({
     type: z.literal('enum'),
-    key: z.string(),
-    label: z.string(),
-    category: z.string().optional(),
-    description: z.string().optional(),
-    default: z.string(),
-    items: z.array(z.string()).min(1),
+    key: text(),
+    label: text(),
+    category: text().optional(),
+    description: text().optional(),
+    default: text(),
+    items: z.array(text()).min(1),
   }),
 ]);
 
@@ -69,13 +70,11 @@ const handlerNames = [
 
 /** The shape a third-party plugin module's default export must have. */
 const pluginShape = z.object({
-  name: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be lower-case letters, digits and dashes'),
-  description: z.string().max(1000).default(''),
+  name: text().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be lower-case letters, digits and dashes'),
+  description: text().max(1000).default(''),
   defaultState: z.enum(pluginStates).optional(),
   config: z.array(entry).max(200).default([]),
-  handlers: z.record(z.string(), z.unknown()).superRefine((h, ctx) => {
+  handlers: z.record(text(), z.unknown()).superRefine((h, ctx) => {
     for (const [k, v] of Object.entries(h)) {
       if (!(handlerNames as readonly string[]).includes(k)) {
         ctx.addIssue({

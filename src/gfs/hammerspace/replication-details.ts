@@ -4,6 +4,7 @@
  * `SEND_TIME` like `{ "date": "2026-11-22 10:00:05Z" }` (UTC). Pure functions, no I/O.
  */
 import { z } from 'zod';
+import { text } from '../../core/text.js';
 import { DroverError } from '../../core/errors.js';
 import type { SiteSync } from '../types.js';
 
@@ -14,7 +15,7 @@ export interface ReplicationRow {
 }
 
 const replySchema = z.object({
-  REPLICATION_DETAILS_TABLE: z.array(z.record(z.string(), z.unknown())),
+  REPLICATION_DETAILS_TABLE: z.array(z.record(text(), z.unknown())),
 });
 
 /**

@@ -13,6 +13,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { text } from '../../core/text.js';
 import { DroverError, invalid } from '../../core/errors.js';
 
 /** One site of the simulated GFS: a region name and the numeric id collisions are named by. */
@@ -35,7 +36,7 @@ export interface SimulatedGfsLayoutOptions {
 const SITE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 const siteSchema = z.object({
-  name: z.string().regex(SITE_NAME),
+  name: text().regex(SITE_NAME),
   id: z.number().int().min(0),
 });
 const layoutFileSchema = z.object({ format: z.literal(1), sites: z.array(siteSchema).min(1) });

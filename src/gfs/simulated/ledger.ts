@@ -7,12 +7,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { text } from '../../core/text.js';
 import { DroverError } from '../../core/errors.js';
 import { stateDir, writeJsonAtomic } from './layout.js';
 
 const placementSchema = z.object({
   /** Path at that site, relative to the site root, `/`-separated. */
-  path: z.string(),
+  path: text(),
   /** ms epoch of the latest replication to that site; null where the entry originated. */
   sendTime: z.number().nullable(),
   /** Version of the content held there (files), so changes are re-copied. */
@@ -24,18 +25,18 @@ const placementSchema = z.object({
 
 const entrySchema = z.object({
   /** `<origin site>:<origin path>` */
-  id: z.string(),
+  id: text(),
   kind: z.enum(['dir', 'file']),
-  origin: z.string(),
-  originPath: z.string(),
+  origin: text(),
+  originPath: text(),
   /** Id of the containing folder's entry; null at the top of the tree. */
-  parent: z.string().nullable(),
+  parent: text().nullable(),
   /** Newest content version and the site holding it (files). */
   version: z.number().int(),
-  source: z.string(),
+  source: text(),
   /** Replicator-clock ms when the entry was first seen or its content last changed. */
   changedAt: z.number(),
-  at: z.record(z.string(), placementSchema),
+  at: z.record(text(), placementSchema),
 });
 
 export const ledgerSchema = z.object({

@@ -8,6 +8,7 @@ import * as m005 from './005-worker-token-scope.js';
 import * as m006 from './006-log-batches.js';
 import * as m007 from './007-bounded-submissions.js';
 import * as m008 from './008-unique-token-names.js';
+import * as m009 from './009-resume-on-dependencies.js';
 
 export interface Migration {
   /** Numbered, applied in order, never edited once released: add a new one instead. */
@@ -23,6 +24,7 @@ export const migrations: readonly Migration[] = [
   { id: 4, name: 'tokens', up: m004.up },
   { id: 5, name: 'worker-token-scope', up: m005.up },
   { id: 6, name: 'log-batches', up: m006.up },
-  { id: 8, name: 'unique-token-names', up: m008.up },
   { id: 7, name: 'bounded-submissions', up: m007.up },
+  { id: 8, name: 'unique-token-names', up: m008.up },
+  { id: 9, name: 'resume-on-dependencies', up: m009.up },
 ];

@@ -60,6 +60,8 @@ export function jobFromRow(row: Selectable<JobsTable>, badWorkers: string[] = []
     limits: json(row.limits),
     dependencies: [],
     frameDependent: num(row.frame_dependent) === 1,
+    resumeOnFailedDependencies: num(row.resume_on_failed_deps) === 1,
+    resumeOnDeletedDependencies: num(row.resume_on_deleted_deps) === 1,
     regions: json(row.regions),
     outputDirectories: json(row.output_dirs),
     outputFilenames: json(row.output_files),

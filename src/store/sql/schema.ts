@@ -28,6 +28,10 @@ export interface JobsTable {
   limits: string;
   regions: string;
   frame_dependent: number;
+  /** ResumeOnFailedDependencies: 1 = a failed dependency counts as done. */
+  resume_on_failed_deps: Generated<number>;
+  /** ResumeOnDeletedDependencies: 1 = a dependency deleted before completing counts as done. */
+  resume_on_deleted_deps: Generated<number>;
   output_dirs: string;
   output_files: string;
   extra_info: string;
@@ -55,14 +59,14 @@ export interface JobsTable {
   held_for: string;
   /** Data event plugins keep on the job, by plugin name (JSON object). */
   plugin_data: string;
-}
-
-export interface TasksTable {
-  job_id: string;
   /** When a user deleted the job (null: not deleted, or deleted by its on-complete action). */
   deleted_at: Generated<number | null>;
   /** When house keeping removed the deleted job's tasks and logs. */
   tasks_purged_at: Generated<number | null>;
+}
+
+export interface TasksTable {
+  job_id: string;
   idx: number;
   frames: string;
   first_frame: number;
@@ -176,10 +180,6 @@ export interface TokensTable {
   workers: Generated<string>;
 }
 
-export interface MetaTable {
-  key: string;
-  value: string;
-}
 /** A large job whose tasks are being inserted, batch by batch, before its job row exists. */
 export interface JobCreationsTable {
   job_id: string;
@@ -199,6 +199,10 @@ export interface IdempotencyKeysTable {
   created_at: number;
 }
 
+export interface MetaTable {
+  key: string;
+  value: string;
+}
 
 export interface Database {
   jobs: JobsTable;
@@ -215,6 +219,6 @@ export interface Database {
   event_cursors: EventCursorsTable;
   path_mappings: PathMappingsTable;
   leases: LeasesTable;
-}
   job_creations: JobCreationsTable;
   idempotency_keys: IdempotencyKeysTable;
+}

@@ -214,6 +214,17 @@ describe('gfs-sync on a farm', () => {
     expect((await store.fetchJob(render.id))?.state).toBe('queued');
   });
 
+  it.each(['../../etc', 'sim', '/tmp/sim/../../etc', '/tmp/\u0000sim'])(
+    'refuses gfsRoot %j and keeps the configuration it had',
+    async (gfsRoot) => {
+      await expect(host.configure('gfs-sync', { config: { gfsRoot } })).rejects.toMatchObject({
+        code: 'invalid_input',
+        field: 'config.gfsRoot',
+      });
+      expect(host.show('gfs-sync').config.gfsRoot).toBe('/tmp/sim');
+    },
+  );
+
   it('ignores jobs without output directories and its own folder jobs', async () => {
     const plain = await submit({ name: 'plain' });
     expect((await settle(plain.id)).dependencies).toEqual([]);
