@@ -134,6 +134,15 @@ program
   .description('run a render-node agent')
   .option('--manager <urls>', 'manager address(es), comma-separated (env DROVER_URL)')
   .option('--token <token>', 'access token (env DROVER_TOKEN)')
+  .option(
+    '--token-file <file>',
+    'read the token from a file private to this user, mode 600 (env DROVER_TOKEN_FILE)',
+  )
+  .addOption(
+    new Option('--isolation <how>', 'how task processes are kept together and killed')
+      .choices(['auto', 'cgroup', 'process-group'])
+      .default('auto'),
+  )
   .option('--name <name>', 'worker name (default: the host name)')
   .option('--region <region>', 'region this worker renders in', 'default')
   .option('--pools <list>', 'pools in the order served, comma-separated')

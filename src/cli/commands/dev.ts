@@ -83,6 +83,11 @@ export async function dev(o: DevOptions): Promise<void> {
     `  gfs-sync ${gfsSync?.state ?? 'not loaded'} (turn it on: npx drover plugin state gfs-sync global)`,
   );
   say(`  logs     ${farm.logDir}`);
+  if (manager.auth) {
+    say(
+      `  workers  each has its own token, acting only as itself (${join(data, 'worker-tokens')}/<name>, mode 600)`,
+    );
+  }
   if (manager.adminToken) {
     say(
       `  token    ${manager.adminToken}  (admin; in ${join(data, 'admin-token')}, which the CLI reads from this folder)`,

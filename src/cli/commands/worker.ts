@@ -1,12 +1,16 @@
 import { hostname } from 'node:os';
 import pino from 'pino';
 import { VERSION } from '../../manager/version.js';
+import { DroverError } from '../../core/errors.js';
 import { runWorker } from '../../worker/agent.js';
+import type { IsolationMode } from '../../worker/isolation/index.js';
+import { readTokenFile } from '../../worker/token-file.js';
 import { DEFAULT_URL } from '../connection.js';
 
 export interface WorkerCommandOptions {
   manager?: string;
   token?: string;
+  tokenFile?: string;
   name?: string;
   region: string;
   pools?: string;
@@ -16,6 +20,7 @@ export interface WorkerCommandOptions {
   spoolDir?: string;
   spoolMaxMb?: number;
   logLevel?: string;
+  isolation?: IsolationMode;
 }
 
 const list = (s: string | undefined) =>
@@ -25,10 +30,30 @@ const list = (s: string | undefined) =>
     .filter(Boolean);
 
 /**
+ * The worker's token: `--token`, `--token-file`, `DROVER_TOKEN`, `DROVER_TOKEN_FILE`, the
+ * first that is set (a flag beats the environment). A token file must be private to the
+ * worker's user (`readTokenFile`).
+ */
+export function workerToken(
+  o: Pick<WorkerCommandOptions, 'token' | 'tokenFile'>,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  if (o.token !== undefined && o.tokenFile !== undefined) {
+    throw new DroverError('invalid_input', 'give --token or --token-file, not both', 'token');
+  }
+  if (o.token) return o.token;
+  if (o.tokenFile) return readTokenFile(o.tokenFile);
+  if (env.DROVER_TOKEN) return env.DROVER_TOKEN;
+  if (env.DROVER_TOKEN_FILE) return readTokenFile(env.DROVER_TOKEN_FILE);
+  return undefined;
+}
+
+/**
  * `drover worker`: the render-node agent. The first SIGINT/SIGTERM stops claiming and lets
  * running tasks finish (up to --drain-timeout); a second one kills them and hands them back.
  */
 export async function worker(o: WorkerCommandOptions): Promise<void> {
+  const token = workerToken(o);
   const graceful = new AbortController();
   const now = new AbortController();
   const onSignal = () => (graceful.signal.aborted ? now.abort() : graceful.abort());
@@ -37,9 +62,7 @@ export async function worker(o: WorkerCommandOptions): Promise<void> {
   try {
     await runWorker({
       manager: list(o.manager ?? process.env.DROVER_URL ?? DEFAULT_URL),
-      ...((o.token ?? process.env.DROVER_TOKEN)
-        ? { token: o.token ?? process.env.DROVER_TOKEN }
-        : {}),
+      ...(token ? { token } : {}),
       name: o.name ?? hostname(),
       region: o.region,
       pools: list(o.pools),
@@ -50,6 +73,7 @@ export async function worker(o: WorkerCommandOptions): Promise<void> {
       stopNowSignal: now.signal,
       ...(o.drainTimeout !== undefined ? { drainTimeoutMs: o.drainTimeout * 1000 } : {}),
       ...(o.spoolDir !== undefined ? { spoolDir: o.spoolDir } : {}),
+      ...(o.isolation !== undefined ? { isolation: o.isolation } : {}),
       ...(o.spoolMaxMb !== undefined ? { spoolMaxBytes: o.spoolMaxMb * 1024 * 1024 } : {}),
       logger: pino({ name: 'drover-worker', level: o.logLevel ?? 'info' }),
     });

@@ -1,5 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  createWriteStream,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -9,6 +17,7 @@ import {
   siteRoot,
   type SimulatedGfsLayout,
 } from '../../gfs/simulated/index.js';
+import { DroverError } from '../../core/errors.js';
 import type { ManagerSettings } from '../../manager/config.js';
 import { startManager, type RunningManager } from '../../manager/server.js';
 
@@ -93,13 +102,21 @@ export async function startLocalFarm(o: LocalFarmOptions): Promise<LocalFarm> {
   manager.farm.paths.invalidate();
   await manager.farm.plugins?.configure('gfs-sync', { config: { gfs: 'simulated', gfsRoot } });
 
-  // The workers' own token (role worker), kept beside the admin token for the next start.
-  const workerToken = await workerTokenFor(manager, o.data);
+  // Each worker gets its own token, which acts only as that worker (a task that read it
+  // could not register a fake worker or report on another worker's tasks), in a file only
+  // this user may read, passed by name with --token-file: never in the environment, which
+  // every task process inherits a copy of.
+  await retireSharedWorkerToken(manager, o.data);
   const workers = new Map<string, ChildProcess>();
   for (const region of o.regions) {
     for (let i = 1; i <= o.workersPerRegion; i++) {
       const name = `${region}-${i}`;
+      const tokenFile = await workerTokenFile(manager, o.data, name);
       const out = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
+      // The user's own DROVER_TOKEN (often an admin token for the CLI) is not the worker's.
+      const env = { ...process.env };
+      delete env.DROVER_TOKEN;
+      delete env.DROVER_TOKEN_FILE;
       const child = spawn(
         process.execPath,
         [
@@ -117,12 +134,9 @@ export async function startLocalFarm(o: LocalFarmOptions): Promise<LocalFarm> {
           '5',
           '--log-level',
           o.workerLogLevel ?? 'info',
+          ...(tokenFile ? ['--token-file', tokenFile] : []),
         ],
-        // The token goes in the environment, not the command line other users can read.
-        {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: { ...process.env, ...(workerToken ? { DROVER_TOKEN: workerToken } : {}) },
-        },
+        { stdio: ['ignore', 'pipe', 'pipe'], env },
       );
       child.stdout.pipe(out);
       child.stderr.pipe(out);
@@ -144,19 +158,69 @@ export async function startLocalFarm(o: LocalFarmOptions): Promise<LocalFarm> {
   };
 }
 
-/** The local workers' token: reused from `<data>/worker-token` while valid, else made anew. */
-async function workerTokenFor(manager: RunningManager, data: string): Promise<string | undefined> {
-  if (!manager.auth) return undefined;
-  const file = join(data, 'worker-token');
+/** Where `drover dev` keeps each local worker's token (mode 0600, in a 0700 folder). */
+export function workerTokenPath(data: string, worker: string): string {
+  return join(data, 'worker-tokens', worker.replace(/[^A-Za-z0-9._-]/g, '_'));
+}
+
+/**
+ * Worker `name`'s token file: reused while the token in it is valid and acts as exactly this
+ * worker; otherwise the old tokens of this worker (`worker-<name>`, scoped to the name) are
+ * revoked and a new one is written. Undefined without authentication.
+ */
+async function workerTokenFile(
+  manager: RunningManager,
+  data: string,
+  name: string,
+): Promise<string | undefined> {
+  const auth = manager.auth;
+  if (!auth) return undefined;
+  const file = workerTokenPath(data, name);
+  mkdirSync(join(data, 'worker-tokens'), { recursive: true, mode: 0o700 });
+  chmodSync(join(data, 'worker-tokens'), 0o700);
   try {
     const secret = readFileSync(file, 'utf8').trim();
-    if ((await manager.auth.principal(secret))?.role === 'worker') return secret;
+    const principal = await auth.principal(secret);
+    if (principal?.role === 'worker' && principal.workers === name) {
+      chmodSync(file, 0o600);
+      return file;
+    }
   } catch {
     // none yet
   }
-  const { secret } = await manager.auth.createToken('local-workers', 'worker');
-  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
-  return secret;
+  const live = (await auth.list()).filter(
+    (t) => t.revokedAt === null && t.role === 'worker' && t.workers === name,
+  );
+  for (const t of live) await auth.revoke(t.id);
+  const tokenName = `worker-${name}`;
+  let created;
+  try {
+    created = await auth.createToken(tokenName, 'worker', name);
+  } catch (error) {
+    // Names are unique; a revoked token of the same name may still hold it.
+    if (!(error instanceof DroverError && error.code === 'conflict')) throw error;
+    created = await auth.createToken(`${tokenName}-${Date.now().toString(36)}`, 'worker', name);
+  }
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, `${created.secret}\n`, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, file);
+  return file;
+}
+
+/**
+ * Earlier versions gave every local worker one token (`local-workers`, any worker, in
+ * `<data>/worker-token`): revoked and removed, as a token nothing uses any more.
+ */
+async function retireSharedWorkerToken(manager: RunningManager, data: string): Promise<void> {
+  const file = join(data, 'worker-token');
+  rmSync(file, { force: true });
+  if (!manager.auth) return;
+  for (const t of await manager.auth.list()) {
+    if (t.name === 'local-workers' && t.role === 'worker' && t.revokedAt === null) {
+      await manager.auth.revoke(t.id);
+    }
+  }
 }
 
 /** SIGTERM (the worker hands back what it runs), SIGKILL if it has not exited in 15 s. */
