@@ -10,6 +10,7 @@ export const exitCodeOf: Record<ErrorCode, number> = {
   unauthorized: 5,
   forbidden: 5,
   unavailable: 6,
+  insufficient_storage: 7,
 };
 
 /** A command's own failure that is not an error of the farm (e.g. the waited-for job failed). */

@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'too_large'
-  | 'unavailable';
+  | 'unavailable'
+  | 'insufficient_storage';
 
 export class DroverError extends Error {
   readonly code: ErrorCode;
@@ -43,5 +44,16 @@ export function leaseLost(lease: string): DroverError {
   return new DroverError(
     'lease_lost',
     `lease ${lease} is no longer current: the task was requeued, cancelled or given to another worker`,
+  );
+}
+
+/**
+ * The store's disk (or database quota) is full: the write was refused and rolled back. It
+ * lasts until space is freed, so it is neither the caller's fault nor worth retrying at once.
+ */
+export function insufficientStorage(detail?: string): DroverError {
+  return new DroverError(
+    'insufficient_storage',
+    `the store's disk is full; nothing was changed${detail ? ` (${detail})` : ''}. Free space on the manager's data disk, then try again`,
   );
 }

@@ -166,6 +166,12 @@ export interface Store {
 export interface StoreHealth {
   ok: boolean;
   detail: string;
+  /**
+   * Set while the store answers but cannot do its work: `disk_full` — writes are refused
+   * (`insufficient_storage`, HTTP 507) until space is freed and a write succeeds. `ok` is
+   * false then too.
+   */
+  degraded?: 'disk_full';
 }
 
 /** The channel the store notifies after a change that may make work dispatchable. */

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { ErrorReply } from '../../core/api.js';
-import { DroverError, type ErrorCode } from '../../core/errors.js';
+import { DroverError, insufficientStorage, type ErrorCode } from '../../core/errors.js';
+import { isDiskFull } from '../../store/sql/disk-full.js';
 import { isConnectionError } from '../../store/sql/transient.js';
 
 /** The one place typed errors become HTTP status codes. */
@@ -13,6 +14,8 @@ export const statusOf: Record<ErrorCode, number> = {
   lease_lost: 409,
   too_large: 413,
   unavailable: 503,
+  // WebDAV's "Insufficient Storage": the request was fine, the server cannot store it now.
+  insufficient_storage: 507,
 };
 
 export function errorBody(err: DroverError): ErrorReply {
@@ -25,9 +28,37 @@ export function errorBody(err: DroverError): ErrorReply {
   };
 }
 
+/** At most one "disk full" line in the manager log per this long (every request fails). */
+export const DISK_FULL_LOG_INTERVAL_MS = 60_000;
+
 export function installErrorHandler(app: FastifyInstance): void {
+  // A full disk fails every write — heartbeats included, several a second — so it is logged
+  // once, then once a minute with how many requests were refused meanwhile.
+  let diskFullLoggedAt = -Infinity;
+  let refusedSinceLine = 0;
+  const noteDiskFull = (err: Error) => {
+    refusedSinceLine++;
+    const now = Date.now();
+    if (now - diskFullLoggedAt < DISK_FULL_LOG_INTERVAL_MS) return;
+    diskFullLoggedAt = now;
+    app.log.error(
+      {
+        refused: refusedSinceLine,
+        cause: err.cause instanceof Error ? err.cause.message : err.message,
+      },
+      "the store's disk is full: writes are refused (507) and health reports degraded until space is freed",
+    );
+    refusedSinceLine = 0;
+  };
   app.setErrorHandler((err: FastifyError | DroverError | Error, request, reply) => {
+    // A store error that escaped the store's own mapping is told apart the same way.
+    if (!(err instanceof DroverError) && isDiskFull(err)) {
+      const mapped = insufficientStorage();
+      mapped.cause = err;
+      err = mapped;
+    }
     if (err instanceof DroverError) {
+      if (err.code === 'insufficient_storage') noteDiskFull(err);
       return reply.status(statusOf[err.code]).send(errorBody(err));
     }
     const fe = err as FastifyError;

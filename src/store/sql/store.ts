@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Role, TokenInfo } from '../../core/auth.js';
 import { sql, type Kysely } from 'kysely';
-import { DroverError, conflict, invalid, notFound } from '../../core/errors.js';
+import {
+  DroverError,
+  conflict,
+  insufficientStorage,
+  invalid,
+  notFound,
+} from '../../core/errors.js';
 import type { PathMapping } from '../../core/path-mapping.js';
 import type { ConfigValues, PluginState } from '../../core/plugin-config.js';
 import type { JobAction, JobChanges, JobSubmission, TaskState } from '../../core/job-spec.js';
@@ -92,6 +98,7 @@ import {
 import { eventFromRow, jobFromRow, num, taskFromRow, tokenFromRow, workerFromRow } from './rows.js';
 import { LocalNotifier, type Notifier, type NotifyListener } from './notifier.js';
 import type { Database } from './schema.js';
+import { isDiskFull } from './disk-full.js';
 import { isUniqueViolation, retryDelayMs } from './transient.js';
 
 /** How long `health()` waits for `select 1`. */
@@ -136,6 +143,12 @@ export class SqlStore implements Store {
   private readonly now: () => number;
   private readonly leaseTtlMs: number;
   private readonly notifier: Notifier;
+  /**
+   * When a write last failed because the disk is full (wall-clock ms), until a write
+   * succeeds again. While set, `health()` reports the store degraded. Workers heartbeat every
+   * few seconds, so once space is freed the next heartbeat clears it.
+   */
+  private diskFullSince: number | undefined;
 
   /** `notifier`: how notifications reach other processes (default: this process only). */
   constructor(
@@ -170,13 +183,37 @@ export class SqlStore implements Store {
           commitSent = true;
           return r;
         });
+        this.diskFullSince = undefined;
         if (options.wakes !== false) this.wake();
         return result;
       } catch (err) {
+        if (isDiskFull(err)) throw this.diskFull(err);
         const delay = retryDelayMs(err, this.kind, attempt, commitSent);
         if (delay === undefined) throw err;
         await sleep(delay);
       }
+    }
+  }
+
+  /** Notes a write refused for a full disk; returns the error the caller should see. */
+  private diskFull(err: unknown): Error {
+    this.diskFullSince ??= Date.now();
+    const e = insufficientStorage(
+      `${this.kind}: ${err instanceof Error ? err.message : String(err)}`,
+    );
+    e.cause = err;
+    return e;
+  }
+
+  /** A single-statement write outside `tx`: a full disk is told apart, as there. */
+  private async write<T>(statement: Promise<T>): Promise<T> {
+    try {
+      const r = await statement;
+      this.diskFullSince = undefined;
+      return r;
+    } catch (err) {
+      if (isDiskFull(err)) throw this.diskFull(err);
+      throw err;
     }
   }
 
@@ -788,11 +825,13 @@ export class SqlStore implements Store {
       config: JSON.stringify(settings.config),
       updated_at: updatedAt,
     };
-    await this.db
-      .insertInto('plugin_settings')
-      .values({ name: settings.name, ...values })
-      .onConflict((oc) => oc.column('name').doUpdateSet(values))
-      .execute();
+    await this.write(
+      this.db
+        .insertInto('plugin_settings')
+        .values({ name: settings.name, ...values })
+        .onConflict((oc) => oc.column('name').doUpdateSet(values))
+        .execute(),
+    );
     return { ...settings, updatedAt };
   }
 
@@ -806,11 +845,13 @@ export class SqlStore implements Store {
   }
 
   async saveCursor(consumer: string, seq: number): Promise<void> {
-    await this.db
-      .insertInto('event_cursors')
-      .values({ consumer, seq })
-      .onConflict((oc) => oc.column('consumer').doUpdateSet({ seq }))
-      .execute();
+    await this.write(
+      this.db
+        .insertInto('event_cursors')
+        .values({ consumer, seq })
+        .onConflict((oc) => oc.column('consumer').doUpdateSet({ seq }))
+        .execute(),
+    );
   }
 
   async latestEventSeq(): Promise<number> {
@@ -836,22 +877,26 @@ export class SqlStore implements Store {
   }
 
   async addPathMapping(rule: Omit<PathMapping, 'id'>): Promise<PathMapping> {
-    const row = await this.db
-      .insertInto('path_mappings')
-      .values({
-        prefix: rule.prefix,
-        replacement: rule.replacement,
-        region: rule.region,
-        os: rule.os,
-        case_sensitive: rule.caseSensitive ? 1 : 0,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const row = await this.write(
+      this.db
+        .insertInto('path_mappings')
+        .values({
+          prefix: rule.prefix,
+          replacement: rule.replacement,
+          region: rule.region,
+          os: rule.os,
+          case_sensitive: rule.caseSensitive ? 1 : 0,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow(),
+    );
     return { ...rule, id: num(row.id) };
   }
 
   async removePathMapping(id: number): Promise<void> {
-    const r = await this.db.deleteFrom('path_mappings').where('id', '=', id).executeTakeFirst();
+    const r = await this.write(
+      this.db.deleteFrom('path_mappings').where('id', '=', id).executeTakeFirst(),
+    );
     if (Number(r.numDeletedRows) === 0) throw notFound(`path mapping ${id}`);
   }
 
@@ -975,19 +1020,21 @@ export class SqlStore implements Store {
     const expiresAt = now + Math.ceil(ttlMs);
     // One statement: take the role if free, renew it if ours, take it over if it expired.
     // Concurrent callers serialize on the row; the loser's conditional update matches nothing.
-    const row = await this.db
-      .insertInto('leases')
-      .values({ role, holder, expires_at: expiresAt })
-      .onConflict((oc) =>
-        oc
-          .column('role')
-          .doUpdateSet({ holder, expires_at: expiresAt })
-          .where((eb) =>
-            eb.or([eb('leases.holder', '=', holder), eb('leases.expires_at', '<=', now)]),
-          ),
-      )
-      .returning('holder')
-      .executeTakeFirst();
+    const row = await this.write(
+      this.db
+        .insertInto('leases')
+        .values({ role, holder, expires_at: expiresAt })
+        .onConflict((oc) =>
+          oc
+            .column('role')
+            .doUpdateSet({ holder, expires_at: expiresAt })
+            .where((eb) =>
+              eb.or([eb('leases.holder', '=', holder), eb('leases.expires_at', '<=', now)]),
+            ),
+        )
+        .returning('holder')
+        .executeTakeFirst(),
+    );
     return row !== undefined;
   }
 
@@ -1014,7 +1061,17 @@ export class SqlStore implements Store {
       const r = await Promise.race([answer, timedOut]);
       if (r === 'ok') {
         const ms = (performance.now() - started).toFixed(1);
-        return { ok: true, detail: `${this.kind}: select 1 answered in ${ms} ms` };
+        const answered = `select 1 answered in ${ms} ms`;
+        if (this.diskFullSince !== undefined) {
+          // Reads still work, but nothing can be written: not a manager to send work to.
+          const since = new Date(this.diskFullSince).toISOString();
+          return {
+            ok: false,
+            degraded: 'disk_full',
+            detail: `${this.kind}: the disk is full: writes are refused (507) since ${since} until space is freed and a write succeeds; reads work (${answered})`,
+          };
+        }
+        return { ok: true, detail: `${this.kind}: ${answered}` };
       }
       if (r === 'timeout') {
         return { ok: false, detail: `${this.kind}: no answer within ${HEALTH_TIMEOUT_MS} ms` };

@@ -14,9 +14,16 @@ import { SqlStore } from '../sql/store.js';
  */
 function withStatementCache(db: BetterSqlite3.Database, max = 512) {
   const cache = new Map<string, BetterSqlite3.Statement>();
+  let noop: BetterSqlite3.Statement | undefined;
   return {
     close: () => db.close(),
     prepare: (sqlText: string) => {
+      // SQLite rolls a transaction back by itself on some errors (SQLITE_FULL among them:
+      // a full disk). Kysely then sends ROLLBACK anyway, which fails with "cannot rollback -
+      // no transaction is active" and replaces the error that matters; that secondary error
+      // is what a full disk used to show, once per request. Nothing is left to roll back.
+      if (sqlText === 'rollback' && !db.inTransaction)
+        return (noop ??= db.prepare('select 1 where 0'));
       let stmt = cache.get(sqlText);
       if (!stmt) {
         stmt = db.prepare(sqlText);
