@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WORK_CHANNEL, type Store } from '../contract.js';
 import { MAX_TASK_LOG_BYTES } from '../../core/worker-protocol.js';
+import { boundedWorkConformance } from './bounded-work.js';
 import { TestClock, register, submit, type OpenStore } from './harness.js';
 
 /**
@@ -703,4 +704,5 @@ export function storeConformance(backend: string, open: OpenStore): void {
       });
     });
   });
+  boundedWorkConformance(backend, open);
 }
