@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WORK_CHANNEL, type Store } from '../contract.js';
 import { MAX_TASK_LOG_BYTES } from '../../core/worker-protocol.js';
 import { boundedWorkConformance } from './bounded-work.js';
+import { submissionRulesConformance } from './submission-rules.js';
 import { TestClock, register, submit, type OpenStore } from './harness.js';
 
 /**
@@ -55,7 +56,7 @@ export function storeConformance(backend: string, open: OpenStore): void {
       it('refuses a dependency on a job that does not exist, and changes nothing', async () => {
         await expect(submit(store, { dependencies: ['nope'] })).rejects.toMatchObject({
           code: 'invalid_input',
-          field: 'dependencies',
+          field: 'dependencies.0',
         });
         expect(await store.listJobs({})).toEqual([]);
       });
@@ -705,4 +706,5 @@ export function storeConformance(backend: string, open: OpenStore): void {
     });
   });
   boundedWorkConformance(backend, open);
+  submissionRulesConformance(backend, open);
 }

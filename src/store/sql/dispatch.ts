@@ -17,10 +17,11 @@ import {
   lockJobRow,
   recountJob,
   refreshFrameDependents,
+  releaseDependents,
   settleJob,
 } from './job-flow.js';
 import { stopRendering } from './jobs.js';
-import { newLease } from './ids.js';
+import { newLeasePrefix } from './ids.js';
 import { releaseLimits, takeLimits } from './limits.js';
 import { json, num } from './rows.js';
 import type { Database, JobsTable, TasksTable, WorkersTable } from './schema.js';
@@ -272,7 +273,6 @@ async function claimFromJob(
   if (!job || num(job.n_queued) <= 0) return 'gone';
   const fresh = await toCandidate(db, job, worker.name);
   if (!pickJob([fresh], profileOf(worker), limits)) return 'gone';
-  const lease = newLease();
   const leaseExpiresAt = now + settings.leaseTtlMs;
   const held = await takeLimits(db, json<string[]>(job.limits), new Set(limits.keys()));
   if (!held) return 'limit';
@@ -281,7 +281,8 @@ async function claimFromJob(
     .set({
       state: 'rendering',
       worker: worker.name,
-      lease,
+      // `<random>.<job>.<index>.<attempt>`: see `newLeasePrefix`.
+      lease: sql<string>`cast(${newLeasePrefix(job.id)} as text) || '.' || idx || '.' || (attempt + 1)`,
       lease_expires_at: leaseExpiresAt,
       held_limits: JSON.stringify(held),
       attempt: sql`attempt + 1`,
@@ -290,6 +291,7 @@ async function claimFromJob(
       log_bytes: 0,
       log_seq: 0,
       log_batch: 0,
+      log_trim_seq: 0,
       started_at: now,
       finished_at: null,
     })
@@ -309,7 +311,7 @@ async function claimFromJob(
         dialect,
       ),
     )
-    .returning(['idx', 'frames', 'attempt'])
+    .returning(['idx', 'frames', 'attempt', 'lease'])
     .executeTakeFirst();
   if (!task) {
     await releaseLimits(db, JSON.stringify(held));
@@ -340,7 +342,7 @@ async function claimFromJob(
   });
   await setWorkerState(db, now, worker, 'rendering', { jobId: job.id });
   return {
-    lease,
+    lease: task.lease!,
     leaseExpiresAt,
     jobId: job.id,
     jobName: job.name,
@@ -549,6 +551,8 @@ async function recordTaskError(
           : `task ${num(task.idx)} failed after ${taskErrors} errors: ${message}`,
       },
     });
+    // Jobs waiting for this one are released (resumeOnFailedDependencies) or told it failed.
+    await releaseDependents(db, dialect, now, job.id);
     return;
   }
   await settleJob(db, dialect, now, job.id);

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { parseFrameList } from '../../core/frames.js';
 import { activeJobState } from '../../core/job-state.js';
+import type { JobSubmission } from '../../core/job-spec.js';
 import type { TaskCounts } from '../../core/types.js';
 import { forUpdate, type Dialect } from './dialect.js';
 import { recordEvent } from './events.js';
@@ -132,20 +133,127 @@ export async function settleJob(
   await releaseDependents(db, dialect, now, jobId);
 }
 
-/** A dependency is met when every one of its tasks completed, whatever happened to it since. */
-export async function unmetDependencies(db: Db, jobId: string): Promise<string[]> {
+/** How one dependency of a job stands. */
+export type DependencyStanding = 'done' | 'waiting' | 'failed' | 'deleted' | 'archived' | 'missing';
+
+interface DependencyRow {
+  depends_on: string;
+  state: string | null;
+  n_completed: number | string | bigint | null;
+  task_count: number | string | bigint | null;
+}
+
+/**
+ * Where one dependency stands for a job with the given resume flags. A dependency whose
+ * every task completed is done, whatever happened to it since (deleted or archived by its
+ * on-complete action included). One that failed, or was deleted or archived — or is gone
+ * from the store — before it completed cannot complete by itself: it counts as done only
+ * when the job resumes on it (Deadline's ResumeOnFailedDependencies /
+ * ResumeOnDeletedDependencies); otherwise the job waits, and says so.
+ */
+function standing(
+  r: DependencyRow,
+  resumeOnFailed: boolean,
+  resumeOnDeleted: boolean,
+): DependencyStanding {
+  if (r.task_count === null || r.state === null) return resumeOnDeleted ? 'done' : 'missing';
+  if (num(r.n_completed) >= num(r.task_count)) return 'done';
+  if (r.state === 'failed') return resumeOnFailed ? 'done' : 'failed';
+  if (r.state === 'deleted' || r.state === 'archived') {
+    return resumeOnDeleted ? 'done' : r.state;
+  }
+  return 'waiting';
+}
+
+/** The resume flags of a job, from its submission when its row is not written yet. */
+export type ResumeFlags = Pick<
+  JobSubmission,
+  'resumeOnFailedDependencies' | 'resumeOnDeletedDependencies'
+>;
+
+/**
+ * A job's dependencies that are not done yet (see `standing`), by id. The job's resume
+ * flags are read from its row, or taken from `flags` (a job being created has no row yet).
+ */
+export async function dependencyStandings(
+  db: Db,
+  jobId: string,
+  flags?: ResumeFlags,
+): Promise<Map<string, DependencyStanding>> {
+  const job = flags
+    ? {
+        resume_on_failed_deps: flags.resumeOnFailedDependencies ? 1 : 0,
+        resume_on_deleted_deps: flags.resumeOnDeletedDependencies ? 1 : 0,
+      }
+    : await db
+        .selectFrom('jobs')
+        .select(['resume_on_failed_deps', 'resume_on_deleted_deps'])
+        .where('id', '=', jobId)
+        .executeTakeFirst();
   const rows = await db
     .selectFrom('job_dependencies as d')
     .leftJoin('jobs as j', 'j.id', 'd.depends_on')
-    .select(['d.depends_on', 'j.n_completed', 'j.task_count'])
+    .select(['d.depends_on', 'j.state', 'j.n_completed', 'j.task_count'])
     .where('d.job_id', '=', jobId)
+    .orderBy('d.depends_on')
     .execute();
-  return rows
-    .filter((r) => r.task_count === null || num(r.n_completed) < num(r.task_count))
-    .map((r) => r.depends_on);
+  const resumeOnFailed = num(job?.resume_on_failed_deps ?? 0) === 1;
+  const resumeOnDeleted = num(job?.resume_on_deleted_deps ?? 0) === 1;
+  const out = new Map<string, DependencyStanding>();
+  for (const r of rows) {
+    const s = standing(r, resumeOnFailed, resumeOnDeleted);
+    if (s !== 'done') out.set(r.depends_on, s);
+  }
+  return out;
 }
 
-/** Releases whole-job dependents whose dependencies are all met; refreshes frame-dependent ones. */
+/** The dependencies a job still waits for (none: it may render). */
+export async function unmetDependencies(db: Db, jobId: string): Promise<string[]> {
+  return [...(await dependencyStandings(db, jobId)).keys()];
+}
+
+const CANNOT_COMPLETE = / and cannot complete \(resumeOn(Failed|Deleted)Dependencies is off\)/;
+
+/**
+ * The pending reason of a job waiting for its dependencies: `waiting for dependencies`
+ * while each of them may still complete, or, when one cannot (it failed, or was deleted
+ * before completing, and the job does not resume on that), a reason naming it and the flag
+ * that would let the job go — so nobody waits for a job that will never come.
+ */
+export function dependencyPendingReason(unmet: ReadonlyMap<string, DependencyStanding>): string {
+  const stuck = [...unmet].filter(([, s]) => s !== 'waiting');
+  if (stuck.length === 0) return WAITING_FOR_DEPENDENCIES;
+  const [id, s] = stuck[0]!;
+  const what =
+    s === 'failed'
+      ? 'failed'
+      : s === 'missing'
+        ? 'no longer exists'
+        : `was ${s} before it completed`;
+  const flag = s === 'failed' ? 'resumeOnFailedDependencies' : 'resumeOnDeletedDependencies';
+  const more = stuck.length > 1 ? ` (and ${stuck.length - 1} more)` : '';
+  return `dependency ${id} ${what} and cannot complete (${flag} is off)${more}`;
+}
+
+/** The pending reason of a whole-job dependent waiting now (see `dependencyPendingReason`). */
+export async function pendingReasonForDependencies(db: Db, jobId: string): Promise<string> {
+  return dependencyPendingReason(await dependencyStandings(db, jobId));
+}
+
+/** Whether a pending job waits for its dependencies (not held by a user or a plugin). */
+export function isWaitingForDependencies(pendingReason: string): boolean {
+  return (
+    pendingReason === WAITING_FOR_DEPENDENCIES ||
+    (pendingReason.startsWith('dependency ') && CANNOT_COMPLETE.test(pendingReason))
+  );
+}
+
+/**
+ * Re-judges the jobs that depend on `jobId` after it completed, failed, was deleted,
+ * archived or requeued: a whole-job dependent whose dependencies are all done is released; one
+ * that still waits gets a pending reason naming a dependency that cannot complete, with a
+ * `job.pended` event when the reason changes; frame-dependent ones get their tasks refreshed.
+ */
 export async function releaseDependents(
   db: Db,
   dialect: Dialect,
@@ -167,8 +275,23 @@ export async function releaseDependents(
       await refreshFrameDependentTasks(db, dep.id);
       continue;
     }
-    if (dep.state !== 'pending' || dep.pending_reason !== WAITING_FOR_DEPENDENCIES) continue;
-    if ((await unmetDependencies(db, dep.id)).length > 0) continue;
+    if (dep.state !== 'pending' || !isWaitingForDependencies(dep.pending_reason)) continue;
+    const unmet = await dependencyStandings(db, dep.id);
+    if (unmet.size > 0) {
+      const reason = dependencyPendingReason(unmet);
+      if (reason === dep.pending_reason) continue;
+      await db
+        .updateTable('jobs')
+        .set({ pending_reason: reason })
+        .where('id', '=', dep.id)
+        .execute();
+      await recordEvent(db, now, {
+        type: 'job.pended',
+        jobId: dep.id,
+        data: { reason, waitingFor: [...unmet.keys()] },
+      });
+      continue;
+    }
     await db
       .updateTable('jobs')
       .set({ state: 'queued', pending_reason: '' })
@@ -217,14 +340,11 @@ export async function refreshFrameDependentTasks(db: Db, jobId: string): Promise
     .where('state', '=', 'pending')
     .execute();
   if (pending.length === 0) return 0;
-  const deps = await db
-    .selectFrom('job_dependencies')
-    .select('depends_on')
-    .where('job_id', '=', jobId)
-    .execute();
+  // Dependencies the job resumes on (failed or deleted, with its flag on) hold nothing back.
+  const deps = await dependencyStandings(db, jobId);
   // Frames not yet completed, per dependency.
   const blocked: Array<Set<number>> = [];
-  for (const { depends_on } of deps) {
+  for (const depends_on of deps.keys()) {
     const open = await db
       .selectFrom('tasks')
       .select('frames')

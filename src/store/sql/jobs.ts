@@ -7,10 +7,14 @@ import { forShare, type Dialect } from './dialect.js';
 import { recordEvent } from './events.js';
 import {
   WAITING_FOR_DEPENDENCIES,
+  dependencyPendingReason,
+  dependencyStandings,
   fetchJobRow,
   lockJobRow,
+  pendingReasonForDependencies,
   recountJob,
   refreshFrameDependentTasks,
+  releaseDependents,
   settleJob,
   unmetDependencies,
 } from './job-flow.js';
@@ -52,8 +56,11 @@ export async function checkDependencies(
     dialect,
   ).execute();
   const known = new Set(found.map((r) => r.id));
-  const missing = dependencies.find((d) => !known.has(d));
-  if (missing !== undefined) throw invalid('dependencies', `job ${missing} does not exist`);
+  // Named by its place in the submission (`dependencies.2`), as every other field error is.
+  const missing = sub.dependencies.findIndex((d) => !known.has(d));
+  if (missing >= 0) {
+    throw invalid(`dependencies.${missing}`, `job ${sub.dependencies[missing]} does not exist`);
+  }
 }
 
 /**
@@ -172,7 +179,8 @@ export async function insertJobRow(
   for (const dep of dependencies) {
     await db.insertInto('job_dependencies').values({ job_id: id, depends_on: dep }).execute();
   }
-  const unmet = dependencies.length > 0 ? await unmetDependencies(db, id) : [];
+  const waits = dependencies.length > 0 ? await dependencyStandings(db, id, sub) : new Map();
+  const unmet = [...waits.keys()];
   const suspended = sub.initialState === 'suspended';
   const frameWait = sub.frameDependent && unmet.length > 0;
 
@@ -185,7 +193,7 @@ export async function insertJobRow(
   } else if (suspended) state = 'suspended';
   else if (unmet.length > 0 && !sub.frameDependent) {
     state = 'pending';
-    reason = WAITING_FOR_DEPENDENCIES;
+    reason = dependencyPendingReason(waits);
   }
   const count = (s: TaskState) => (s === taskState ? taskCount : 0);
   await db
@@ -200,7 +208,8 @@ export async function insertJobRow(
       comment: sub.comment,
       plugin: sub.plugin,
       plugin_info: JSON.stringify(sub.pluginInfo),
-      frames: formatFrameList(frames),
+      // As submitted: pipelines compare it with what they sent (`1, 3, 5` stays `1, 3, 5`).
+      frames: sub.frames,
       frame_count: frames.length,
       task_count: taskCount,
       chunk_size: sub.chunkSize,
@@ -214,6 +223,8 @@ export async function insertJobRow(
       limits: JSON.stringify([...new Set(sub.limits)]),
       regions: JSON.stringify([...new Set(sub.regions)]),
       frame_dependent: sub.frameDependent ? 1 : 0,
+      resume_on_failed_deps: sub.resumeOnFailedDependencies ? 1 : 0,
+      resume_on_deleted_deps: sub.resumeOnDeletedDependencies ? 1 : 0,
       output_dirs: JSON.stringify([...new Set(sub.outputDirectories)]),
       output_files: JSON.stringify(sub.outputFilenames),
       extra_info: JSON.stringify(sub.extraInfo),
@@ -432,7 +443,7 @@ async function setTasks(
 async function activeOrPending(db: Db, jobId: string): Promise<{ state: string; reason: string }> {
   const row = (await fetchJobRow(db, jobId))!;
   if (row.frame_dependent === 0 && (await unmetDependencies(db, jobId)).length > 0) {
-    return { state: 'pending', reason: WAITING_FOR_DEPENDENCIES };
+    return { state: 'pending', reason: await pendingReasonForDependencies(db, jobId) };
   }
   return { state: 'queued', reason: '' };
 }
@@ -549,6 +560,11 @@ export async function applyAction(
   await recountJob(db, jobId);
   if (row.frame_dependent === 1) await refreshFrameDependentTasks(db, jobId);
   await settleJob(db, dialect, now, jobId);
+  // Failed, deleted or archived before completing, or requeued after that: the jobs waiting
+  // for this one are judged again (released, or told which dependency cannot complete).
+  if (action === 'fail' || action === 'delete' || action === 'archive' || action === 'requeue') {
+    await releaseDependents(db, dialect, now, jobId);
+  }
 }
 
 /** Requeues chosen tasks; a finished or failed job becomes active again. */
