@@ -21,7 +21,7 @@ import {
   settleJob,
 } from './job-flow.js';
 import { stopRendering } from './jobs.js';
-import { newLeasePrefix } from './ids.js';
+import { newLease } from './ids.js';
 import { releaseLimits, takeLimits } from './limits.js';
 import { json, num } from './rows.js';
 import type { Database, JobsTable, TasksTable, WorkersTable } from './schema.js';
@@ -273,6 +273,7 @@ async function claimFromJob(
   if (!job || num(job.n_queued) <= 0) return 'gone';
   const fresh = await toCandidate(db, job, worker.name);
   if (!pickJob([fresh], profileOf(worker), limits)) return 'gone';
+  const lease = newLease();
   const leaseExpiresAt = now + settings.leaseTtlMs;
   const held = await takeLimits(db, json<string[]>(job.limits), new Set(limits.keys()));
   if (!held) return 'limit';
@@ -281,8 +282,7 @@ async function claimFromJob(
     .set({
       state: 'rendering',
       worker: worker.name,
-      // `<random>.<job>.<index>.<attempt>`: see `newLeasePrefix`.
-      lease: sql<string>`cast(${newLeasePrefix(job.id)} as text) || '.' || idx || '.' || (attempt + 1)`,
+      lease,
       lease_expires_at: leaseExpiresAt,
       held_limits: JSON.stringify(held),
       attempt: sql`attempt + 1`,
@@ -291,7 +291,6 @@ async function claimFromJob(
       log_bytes: 0,
       log_seq: 0,
       log_batch: 0,
-      log_trim_seq: 0,
       started_at: now,
       finished_at: null,
     })
@@ -311,7 +310,7 @@ async function claimFromJob(
         dialect,
       ),
     )
-    .returning(['idx', 'frames', 'attempt', 'lease'])
+    .returning(['idx', 'frames', 'attempt'])
     .executeTakeFirst();
   if (!task) {
     await releaseLimits(db, JSON.stringify(held));
@@ -342,7 +341,7 @@ async function claimFromJob(
   });
   await setWorkerState(db, now, worker, 'rendering', { jobId: job.id });
   return {
-    lease: task.lease!,
+    lease,
     leaseExpiresAt,
     jobId: job.id,
     jobName: job.name,
