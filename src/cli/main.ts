@@ -104,6 +104,15 @@ program
     "a folder the monitor may show rendered images from (repeatable; jobs' output folders inside it)",
     collect,
   )
+  .option(
+    '--allow-host <name>',
+    "a host name clients reach this manager by (repeatable; IP addresses, localhost and this machine's name always work)",
+    collect,
+  )
+  .option(
+    '--no-auth',
+    'DANGEROUS: accept requests without tokens, every one acting as admin (trusted networks only)',
+  )
   .option('--log-level <level>', 'log level', 'info')
   .action((o: Parameters<typeof manager>[0]) => manager(o));
 

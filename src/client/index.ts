@@ -1,23 +1,6 @@
-import {
-  API,
-  type EventListReply,
-  type HealthReply,
-  type JobListReply,
-  type JobReply,
-  type LimitListReply,
-  type OkReply,
-  type RegisterReply,
-  type TaskListReply,
-  type TaskLogReply,
-  type WorkerListReply,
-  type WorkerReply,
-  type WorkReply,
-  type PluginListReply,
-  type PluginReply,
-  type PathListReply,
-  type PathRuleReply,
-  type MapPathReply,
-} from '../core/api.js';
+import { requestOf, type RouteDef, type RouteInput, type RouteReply } from '../api/contract.js';
+import { routes } from '../api/routes.js';
+import type { HealthReply, RegisterReply, TaskLogReply, WorkReply } from '../api/replies.js';
 import type { PathMapping } from '../core/path-mapping.js';
 import type { Role, TokenInfo } from '../core/auth.js';
 import type { PluginState, PluginView } from '../core/plugin-config.js';
@@ -35,8 +18,9 @@ import { Transport, type RequestOptions } from './transport.js';
 export type { RequestOptions } from './transport.js';
 
 /**
- * The typed HTTP client of the manager's API (`src/core/api.ts`), used by the worker, the
- * CLI, tests and integrations. Replies that wrap one value (`{job}`, `{jobs}`, …) are
+ * The typed HTTP client of the manager's API, used by the worker, the CLI, tests and
+ * integrations. Every call goes through a declaration of the route contract
+ * (`src/api/routes.ts`): method, path and parameters come from there, never restated here. Replies that wrap one value (`{job}`, `{jobs}`, …) are
  * unwrapped; the worker-side replies are returned whole.
  *
  * Errors: a 4xx/5xx reply throws a `DroverError` with the manager's code, message and field;
@@ -90,8 +74,6 @@ export interface ListEventsOptions {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
-const seg = encodeURIComponent;
-
 export class DroverClient {
   readonly #http: Transport;
 
@@ -109,49 +91,40 @@ export class DroverClient {
     return this.#http.url;
   }
 
+  /** Calls one route of the contract with its typed inputs; resolves to its typed reply. */
+  call<D extends RouteDef>(
+    def: D,
+    input: RouteInput<D>,
+    options?: RequestOptions,
+  ): Promise<RouteReply<D>> {
+    const r = requestOf(def, input);
+    return this.#http.request<RouteReply<D>>(r.method, r.path, r.body, r.query, options);
+  }
+
   // ----- user side -----
 
   health(options?: RequestOptions): Promise<HealthReply> {
-    return this.#http.request<HealthReply>('GET', `${API}/health`, undefined, undefined, options);
+    return this.call(routes.health, {}, options);
   }
 
+  /** Submits a job; `options.idempotencyKey` makes a retried submission return the first job. */
   async submitJob(input: JobSubmissionInput, options?: RequestOptions): Promise<Job> {
-    const reply = await this.#http.request<JobReply>(
-      'POST',
-      `${API}/jobs`,
-      input,
-      undefined,
-      options,
-    );
-    return reply.job;
+    return (await this.call(routes.submitJob, { body: input }, options)).job;
   }
 
   async listJobs(query: ListJobsOptions = {}, options?: RequestOptions): Promise<Job[]> {
-    const reply = await this.#http.request<JobListReply>(
-      'GET',
-      `${API}/jobs`,
-      undefined,
-      {
-        state: query.state && query.state.length > 0 ? query.state.join(',') : undefined,
-        limit: query.limit,
-        offset: query.offset,
-        all: query.all ? true : undefined,
-        user: query.user || undefined,
-      },
-      options,
-    );
-    return reply.jobs;
+    const q = {
+      state: query.state && query.state.length > 0 ? query.state.join(',') : undefined,
+      limit: query.limit,
+      offset: query.offset,
+      all: query.all ? ('true' as const) : undefined,
+      user: query.user || undefined,
+    };
+    return (await this.call(routes.listJobs, { query: q }, options)).jobs;
   }
 
   async getJob(id: string, options?: RequestOptions): Promise<Job> {
-    const reply = await this.#http.request<JobReply>(
-      'GET',
-      `${API}/jobs/${seg(id)}`,
-      undefined,
-      undefined,
-      options,
-    );
-    return reply.job;
+    return (await this.call(routes.getJob, { params: { id } }, options)).job;
   }
 
   async updateJob(
@@ -159,25 +132,11 @@ export class DroverClient {
     changes: Partial<JobChanges>,
     options?: RequestOptions,
   ): Promise<Job> {
-    const reply = await this.#http.request<JobReply>(
-      'PATCH',
-      `${API}/jobs/${seg(id)}`,
-      changes,
-      undefined,
-      options,
-    );
-    return reply.job;
+    return (await this.call(routes.updateJob, { params: { id }, body: changes }, options)).job;
   }
 
   async jobAction(id: string, action: JobAction, options?: RequestOptions): Promise<Job> {
-    const reply = await this.#http.request<JobReply>(
-      'POST',
-      `${API}/jobs/${seg(id)}/actions`,
-      { action },
-      undefined,
-      options,
-    );
-    return reply.job;
+    return (await this.call(routes.jobAction, { params: { id }, body: { action } }, options)).job;
   }
 
   async listTasks(
@@ -185,25 +144,12 @@ export class DroverClient {
     query: ListTasksOptions = {},
     options?: RequestOptions,
   ): Promise<Task[]> {
-    const reply = await this.#http.request<TaskListReply>(
-      'GET',
-      `${API}/jobs/${seg(jobId)}/tasks`,
-      undefined,
-      { offset: query.offset, limit: query.limit },
-      options,
-    );
-    return reply.tasks;
+    return (await this.call(routes.listTasks, { params: { id: jobId }, query }, options)).tasks;
   }
 
   async requeueTasks(jobId: string, indexes: number[], options?: RequestOptions): Promise<Task[]> {
-    const reply = await this.#http.request<TaskListReply>(
-      'POST',
-      `${API}/jobs/${seg(jobId)}/tasks/requeue`,
-      { tasks: indexes },
-      undefined,
-      options,
-    );
-    return reply.tasks;
+    const input = { params: { id: jobId }, body: { tasks: indexes } };
+    return (await this.call(routes.requeueTasks, input, options)).tasks;
   }
 
   taskLog(
@@ -212,35 +158,15 @@ export class DroverClient {
     query: TaskLogOptions = {},
     options?: RequestOptions,
   ): Promise<TaskLogReply> {
-    return this.#http.request<TaskLogReply>(
-      'GET',
-      `${API}/jobs/${seg(jobId)}/tasks/${seg(String(index))}/log`,
-      undefined,
-      { attempt: query.attempt, after: query.after, limit: query.limit },
-      options,
-    );
+    return this.call(routes.taskLog, { params: { id: jobId, index }, query }, options);
   }
 
   async listWorkers(options?: RequestOptions): Promise<Worker[]> {
-    const reply = await this.#http.request<WorkerListReply>(
-      'GET',
-      `${API}/workers`,
-      undefined,
-      undefined,
-      options,
-    );
-    return reply.workers;
+    return (await this.call(routes.listWorkers, {}, options)).workers;
   }
 
   async getWorker(name: string, options?: RequestOptions): Promise<Worker> {
-    const reply = await this.#http.request<WorkerReply>(
-      'GET',
-      `${API}/workers/${seg(name)}`,
-      undefined,
-      undefined,
-      options,
-    );
-    return reply.worker;
+    return (await this.call(routes.getWorker, { params: { name } }, options)).worker;
   }
 
   async setWorkerEnabled(
@@ -248,72 +174,32 @@ export class DroverClient {
     enabled: boolean,
     options?: RequestOptions,
   ): Promise<Worker> {
-    const reply = await this.#http.request<WorkerReply>(
-      'PATCH',
-      `${API}/workers/${seg(name)}`,
-      { enabled },
-      undefined,
-      options,
-    );
-    return reply.worker;
+    const input = { params: { name }, body: { enabled } };
+    return (await this.call(routes.setWorkerEnabled, input, options)).worker;
   }
 
   async listLimits(options?: RequestOptions): Promise<LimitUsage[]> {
-    const reply = await this.#http.request<LimitListReply>(
-      'GET',
-      `${API}/limits`,
-      undefined,
-      undefined,
-      options,
-    );
-    return reply.limits;
+    return (await this.call(routes.listLimits, {}, options)).limits;
   }
 
   async setLimit(name: string, max: number, options?: RequestOptions): Promise<LimitUsage[]> {
-    const reply = await this.#http.request<LimitListReply>(
-      'PUT',
-      `${API}/limits/${seg(name)}`,
-      { max },
-      undefined,
-      options,
-    );
-    return reply.limits;
+    return (await this.call(routes.setLimit, { params: { name }, body: { max } }, options)).limits;
   }
 
   async listEvents(query: ListEventsOptions = {}, options?: RequestOptions): Promise<FarmEvent[]> {
     const type = Array.isArray(query.type) ? query.type.join(',') : query.type;
-    const reply = await this.#http.request<EventListReply>(
-      'GET',
-      `${API}/events`,
-      undefined,
-      { after: query.after, limit: query.limit, type: type || undefined, job: query.job },
-      options,
-    );
-    return reply.events;
+    const q = { after: query.after, limit: query.limit, type: type || undefined, job: query.job };
+    return (await this.call(routes.listEvents, { query: q }, options)).events;
   }
 
   // ----- event plugins and path mapping -----
 
   async listPlugins(options?: RequestOptions): Promise<PluginView[]> {
-    const reply = await this.#http.request<PluginListReply>(
-      'GET',
-      `${API}/plugins`,
-      undefined,
-      undefined,
-      options,
-    );
-    return reply.plugins;
+    return (await this.call(routes.listPlugins, {}, options)).plugins;
   }
 
   async getPlugin(name: string, options?: RequestOptions): Promise<PluginView> {
-    const reply = await this.#http.request<PluginReply>(
-      'GET',
-      `${API}/plugins/${seg(name)}`,
-      undefined,
-      undefined,
-      options,
-    );
-    return reply.plugin;
+    return (await this.call(routes.getPlugin, { params: { name } }, options)).plugin;
   }
 
   async configurePlugin(
@@ -321,71 +207,33 @@ export class DroverClient {
     changes: { state?: PluginState; config?: Record<string, string | number | boolean> },
     options?: RequestOptions,
   ): Promise<PluginView> {
-    const reply = await this.#http.request<PluginReply>(
-      'PATCH',
-      `${API}/plugins/${seg(name)}`,
-      changes,
-      undefined,
-      options,
-    );
-    return reply.plugin;
+    const input = { params: { name }, body: changes };
+    return (await this.call(routes.configurePlugin, input, options)).plugin;
   }
 
   async listPathMappings(options?: RequestOptions): Promise<PathMapping[]> {
-    const reply = await this.#http.request<PathListReply>(
-      'GET',
-      `${API}/paths`,
-      undefined,
-      undefined,
-      options,
-    );
-    return reply.rules;
+    return (await this.call(routes.listPathMappings, {}, options)).rules;
   }
 
   async addPathMapping(
-    rule: {
-      prefix: string;
-      replacement: string;
-      region?: string;
-      os?: string;
-      caseSensitive?: boolean;
-    },
+    rule: RouteInput<typeof routes.addPathMapping>['body'],
     options?: RequestOptions,
   ): Promise<PathMapping> {
-    const reply = await this.#http.request<PathRuleReply>(
-      'POST',
-      `${API}/paths`,
-      rule,
-      undefined,
-      options,
-    );
-    return reply.rule;
+    return (await this.call(routes.addPathMapping, { body: rule }, options)).rule;
   }
 
   async removePathMapping(id: number, options?: RequestOptions): Promise<void> {
-    await this.#http.request<OkReply>(
-      'DELETE',
-      `${API}/paths/${id}`,
-      undefined,
-      undefined,
-      options,
-    );
+    await this.call(routes.removePathMapping, { params: { id } }, options);
   }
 
   async mapPath(
     path: string,
     region: string,
-    os?: string,
+    os?: RouteInput<typeof routes.mapPath>['body']['os'],
     options?: RequestOptions,
   ): Promise<string> {
-    const reply = await this.#http.request<MapPathReply>(
-      'POST',
-      `${API}/paths/map`,
-      { path, region, ...(os ? { os } : {}) },
-      undefined,
-      options,
-    );
-    return reply.path;
+    const body = { path, region, ...(os ? { os } : {}) };
+    return (await this.call(routes.mapPath, { body }, options)).path;
   }
 
   // ----- access tokens (admin) -----
@@ -398,41 +246,21 @@ export class DroverClient {
     options?: RequestOptions,
   ): Promise<{ token: string; info: TokenInfo }> {
     const body = workers === undefined ? { name, role } : { name, role, workers };
-    return this.#http.request('POST', `${API}/tokens`, body, undefined, options);
+    return this.call(routes.createToken, { body }, options);
   }
 
   async listTokens(options?: RequestOptions): Promise<TokenInfo[]> {
-    const reply = await this.#http.request<{ tokens: TokenInfo[] }>(
-      'GET',
-      `${API}/tokens`,
-      undefined,
-      undefined,
-      options,
-    );
-    return reply.tokens;
+    return (await this.call(routes.listTokens, {}, options)).tokens;
   }
 
   async revokeToken(id: string, options?: RequestOptions): Promise<TokenInfo> {
-    const reply = await this.#http.request<{ token: TokenInfo }>(
-      'DELETE',
-      `${API}/tokens/${seg(id)}`,
-      undefined,
-      undefined,
-      options,
-    );
-    return reply.token;
+    return (await this.call(routes.revokeToken, { params: { id } }, options)).token;
   }
 
   // ----- worker side -----
 
   registerWorker(reg: WorkerRegistrationInput, options?: RequestOptions): Promise<RegisterReply> {
-    return this.#http.request<RegisterReply>(
-      'POST',
-      `${API}/workers/register`,
-      reg,
-      undefined,
-      options,
-    );
+    return this.call(routes.registerWorker, { body: reg }, options);
   }
 
   heartbeat(
@@ -440,13 +268,7 @@ export class DroverClient {
     hb: { tasks?: { lease: string; progress?: number; status?: string }[] },
     options?: RequestOptions,
   ): Promise<HeartbeatReply> {
-    return this.#http.request<HeartbeatReply>(
-      'POST',
-      `${API}/workers/${seg(name)}/heartbeat`,
-      hb,
-      undefined,
-      options,
-    );
+    return this.call(routes.heartbeat, { params: { name }, body: hb }, options);
   }
 
   /**
@@ -455,34 +277,16 @@ export class DroverClient {
    */
   work(name: string, req: WorkRequestInput, options: RequestOptions = {}): Promise<WorkReply> {
     const timeoutMs = options.timeoutMs ?? this.#http.timeoutMs + (req.waitMs ?? 0);
-    return this.#http.request<WorkReply>(
-      'POST',
-      `${API}/workers/${seg(name)}/work`,
-      req,
-      undefined,
-      { ...options, timeoutMs },
-    );
+    return this.call(routes.work, { params: { name }, body: req }, { ...options, timeoutMs });
   }
 
-  appendLogs(name: string, body: LogAppendInput, options?: RequestOptions): Promise<OkReply> {
-    return this.#http.request<OkReply>(
-      'POST',
-      `${API}/workers/${seg(name)}/logs`,
-      body,
-      undefined,
-      options,
-    );
+  appendLogs(name: string, body: LogAppendInput, options?: RequestOptions): Promise<{ ok: true }> {
+    return this.call(routes.appendLogs, { params: { name }, body }, options);
   }
 
   /** Reports a task without claiming another (shutting down). */
-  report(name: string, report: TaskReportInput, options?: RequestOptions): Promise<OkReply> {
-    return this.#http.request<OkReply>(
-      'POST',
-      `${API}/workers/${seg(name)}/report`,
-      report,
-      undefined,
-      options,
-    );
+  report(name: string, report: TaskReportInput, options?: RequestOptions): Promise<{ ok: true }> {
+    return this.call(routes.reportTask, { params: { name }, body: report }, options);
   }
 
   /**
@@ -490,13 +294,6 @@ export class DroverClient {
    * whatever it still held.
    */
   async workerStopped(name: string, options?: RequestOptions): Promise<Worker> {
-    const reply = await this.#http.request<WorkerReply>(
-      'POST',
-      `${API}/workers/${seg(name)}/stopped`,
-      {},
-      undefined,
-      options,
-    );
-    return reply.worker;
+    return (await this.call(routes.workerStopped, { params: { name }, body: {} }, options)).worker;
   }
 }

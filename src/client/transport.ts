@@ -13,6 +13,11 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Overrides the client's timeout for this request. */
   timeoutMs?: number;
+  /**
+   * Sent as the `Idempotency-Key` header: the manager answers a retried submission with the
+   * job the first one made.
+   */
+  idempotencyKey?: string;
 }
 
 export interface TransportOptions {
@@ -29,6 +34,7 @@ const codeByStatus: Record<number, ErrorCode> = {
   404: 'not_found',
   409: 'conflict',
   413: 'too_large',
+  507: 'insufficient_storage',
 };
 
 const errorCodes = new Set<string>([
@@ -131,6 +137,7 @@ export class Transport {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    if (options.idempotencyKey) headers['idempotency-key'] = options.idempotencyKey;
 
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     const timeout = AbortSignal.timeout(timeoutMs);

@@ -23,7 +23,7 @@ describe('HTTP API (in process)', () => {
 
   beforeEach(async () => {
     store = await openSqliteStore(join(mkdtempSync(join(tmpdir(), 'drover-api-')), 'drover.db'));
-    app = buildApp(new Farm(store, defaultManagerSettings, quiet), quiet);
+    app = buildApp(new Farm(store, defaultManagerSettings, quiet), quiet, { auth: 'none' });
     await app.ready();
   });
   afterEach(async () => {

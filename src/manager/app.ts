@@ -1,18 +1,20 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
-import { API } from '../core/api.js';
+import { openApiDocument } from '../api/openapi.js';
 import { MAX_LOG_CHUNK_BYTES, MAX_LOG_CHUNKS_PER_REQUEST } from '../core/worker-protocol.js';
 import type { Authenticator } from './auth.js';
 import type { Farm } from './farm.js';
-import { tokenRoutes } from './routes/tokens.js';
 import { installErrorHandler } from './http/errors.js';
-import { farmRoutes } from './routes/farm.js';
-import { jobRoutes } from './routes/jobs.js';
-import { outputRoutes } from './routes/outputs.js';
-import { pluginRoutes } from './routes/plugins.js';
-import { streamRoutes } from './routes/stream.js';
-import { webRoutes } from './routes/web.js';
-import { workerRoutes } from './routes/workers.js';
+import { serveRoutes, type Handlers } from './http/serve.js';
+import { farmHandlers } from './routes/farm.js';
+import { jobHandlers } from './routes/jobs.js';
+import { outputHandlers } from './routes/outputs.js';
+import { pluginHandlers } from './routes/plugins.js';
+import { streamHandlers } from './routes/stream.js';
+import { tokenHandlers } from './routes/tokens.js';
+import { webHandlers } from './routes/web.js';
+import { workerHandlers } from './routes/workers.js';
+import { VERSION } from './version.js';
 
 /** The largest request body: a full log request with room for JSON escaping. */
 export const BODY_LIMIT = MAX_LOG_CHUNK_BYTES * MAX_LOG_CHUNKS_PER_REQUEST * 2;
@@ -22,15 +24,20 @@ export const BODY_LIMIT = MAX_LOG_CHUNK_BYTES * MAX_LOG_CHUNKS_PER_REQUEST * 2;
  * process; `startManager` listens.
  */
 export interface AppOptions {
-  /** Checks tokens and roles on every request; without it every request acts as admin. */
-  auth?: Authenticator;
+  /**
+   * Checks tokens and roles on every request that is not public. `'none'` is `--no-auth`:
+   * every request acts as admin — never the default, and the manager logs it loudly.
+   */
+  auth: Authenticator | 'none';
   /** Serve HTTPS with this certificate and key (PEM). */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Folders the monitor's thumbnails may be read from (see `routes/outputs.ts`). */
   outputRoots?: readonly string[];
+  /** Host names the manager answers to besides IP literals and `localhost` (DNS rebinding). */
+  allowedHosts?: readonly string[];
 }
 
-export function buildApp(farm: Farm, logger: Logger, options: AppOptions = {}): FastifyInstance {
+export function buildApp(farm: Farm, logger: Logger, options: AppOptions): FastifyInstance {
   // Typed as the plain instance: routes do not depend on pino's logger type.
   const app = Fastify({
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
@@ -43,8 +50,12 @@ export function buildApp(farm: Farm, logger: Logger, options: AppOptions = {}): 
     onConstructorPoisoning: 'error',
     // Closing ends keep-alive connections too, instead of waiting out their timeout.
     forceCloseConnections: true,
-    // The router's own refusals (a path parameter over 100 characters, bad URL encoding) in
-    // the same error shape as everything else.
+    // Long path parameters reach the route, whose schema answers 400 naming the parameter
+    // (the router's own limit of 100 answered 404 "no route").
+    routerOptions: { maxParamLength: 2048 },
+    // Only declared routes: no HEAD twins the contract does not know.
+    exposeHeadRoutes: false,
+    // The router's own refusals (bad URL encoding) in the same error shape as everything else.
     frameworkErrors: (err, _request, reply) => {
       const status = err.statusCode ?? 400;
       void (reply as unknown as FastifyReply).code(status).send({
@@ -57,20 +68,27 @@ export function buildApp(farm: Farm, logger: Logger, options: AppOptions = {}): 
     },
   }) as unknown as FastifyInstance;
   installErrorHandler(app);
-  options.auth?.install(app);
-  void app.register(
-    (api, _opts, done) => {
-      jobRoutes(api, farm);
-      workerRoutes(api, farm);
-      farmRoutes(api, farm);
-      pluginRoutes(api, farm);
-      streamRoutes(api, farm);
-      outputRoutes(api, farm, options.outputRoots ?? []);
-      tokenRoutes(api, options.auth);
-      done();
-    },
-    { prefix: API },
-  );
-  webRoutes(app);
+
+  const auth = options.auth === 'none' ? undefined : options.auth;
+  const document = openApiDocument(VERSION);
+  const handlers: Handlers = {
+    ...jobHandlers(farm),
+    ...workerHandlers(farm),
+    ...farmHandlers(farm),
+    ...pluginHandlers(farm),
+    ...outputHandlers(farm, options.outputRoots ?? []),
+    ...tokenHandlers(auth),
+    ...streamHandlers(app, farm, {
+      ...(auth
+        ? { tokenValid: async (secret) => (await auth.principal(secret)) !== undefined }
+        : {}),
+    }),
+    ...webHandlers(),
+    openapi: () => document,
+  };
+  serveRoutes(app, handlers, {
+    access: options.auth,
+    allowedHosts: options.allowedHosts ?? [],
+  });
   return app;
 }

@@ -9,30 +9,13 @@ import type { FastifyInstance } from 'fastify';
 import type { Store } from '../store/contract.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
 import { buildApp } from './app.js';
-import { Authenticator, ensureAdminToken, requiredAccess } from './auth.js';
+import { Authenticator, ensureAdminToken } from './auth.js';
 import { defaultManagerSettings } from './config.js';
 import { Farm } from './farm.js';
 import { startManager } from './server.js';
 
 const quiet = pino({ level: 'silent' });
 const job = { plugin: 'CommandLine', pluginInfo: { executable: '/bin/true' }, frames: '1' };
-
-describe('access rules', () => {
-  it('keeps the worker protocol for worker tokens and the rest for people', () => {
-    expect(requiredAccess('GET', '/api/v1/health')).toBe('public');
-    expect(requiredAccess('GET', '/')).toBe('public');
-    expect(requiredAccess('POST', '/api/v1/workers/register')).toBe('worker');
-    expect(requiredAccess('POST', '/api/v1/workers/w1/work')).toBe('worker');
-    expect(requiredAccess('PATCH', '/api/v1/workers/w1')).toBe('admin');
-    expect(requiredAccess('GET', '/api/v1/jobs?state=queued')).toBe('read');
-    expect(requiredAccess('POST', '/api/v1/jobs')).toBe('user');
-    expect(requiredAccess('POST', '/api/v1/jobs/abc/actions')).toBe('user');
-    expect(requiredAccess('PATCH', '/api/v1/plugins/gfs-sync')).toBe('admin');
-    expect(requiredAccess('POST', '/api/v1/paths')).toBe('admin');
-    expect(requiredAccess('POST', '/api/v1/paths/map')).toBe('read');
-    expect(requiredAccess('POST', '/api/v1/tokens')).toBe('admin');
-  });
-});
 
 describe('tokens and roles over HTTP', () => {
   let app: FastifyInstance;

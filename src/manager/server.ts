@@ -32,8 +32,13 @@ export interface ManagerOptions {
   plugins?: readonly EventPlugin[];
   /** … plus the third-party ones in this folder. */
   pluginsDir?: string;
-  /** Tokens and roles on every request (default true; the first start creates an admin token). */
+  /**
+   * Tokens and roles on every request (default true; the first start creates an admin
+   * token). `false` is `--no-auth`: every request acts as admin, logged loudly at start.
+   */
   auth?: boolean;
+  /** Host names clients reach this manager by, besides IP literals and `localhost`. */
+  allowedHosts?: readonly string[];
   /** Serve HTTPS: PEM certificate and key. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /**
@@ -88,8 +93,15 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   farm.plugins = host;
   const auth = options.auth === false ? undefined : new Authenticator(store);
   const adminToken = auth ? await ensureAdminToken(store, auth, options.dataDir) : undefined;
+  if (!auth) {
+    logger.warn(
+      'AUTHENTICATION IS OFF (--no-auth): anyone who can reach this manager acts as admin and can run commands on every worker',
+    );
+  }
+  const listenHost = options.host ?? '127.0.0.1';
   const app = buildApp(farm, logger, {
-    ...(auth ? { auth } : {}),
+    auth: auth ?? 'none',
+    allowedHosts: [hostname(), listenHost, ...(options.allowedHosts ?? [])],
     ...(options.tls ? { tls: options.tls } : {}),
     ...(options.outputRoots ? { outputRoots: options.outputRoots } : {}),
   });

@@ -19,6 +19,9 @@ export interface ManagerCommandOptions {
   stallAfterMs?: number;
   houseKeepingMs?: number;
   outputRoot?: string[];
+  allowHost?: string[];
+  /** commander's `--no-auth`: false when given. */
+  auth?: boolean;
 }
 
 function readPem(file: string, flag: string): Buffer {
@@ -54,6 +57,8 @@ export async function manager(o: ManagerCommandOptions): Promise<void> {
     ...(o.pluginsDir ? { pluginsDir: resolve(o.pluginsDir) } : {}),
     ...(tls ? { tls } : {}),
     outputRoots: (o.outputRoot ?? []).map((r) => resolve(r)),
+    allowedHosts: o.allowHost ?? [],
+    auth: o.auth !== false,
   });
   process.stderr.write(
     `drover manager listening on ${running.url} (store: ${running.farm.store.kind})\n`,

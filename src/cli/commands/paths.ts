@@ -1,4 +1,5 @@
 import { invalid } from '../../core/errors.js';
+import { mappingOses, type MappingOs } from '../../core/path-mapping.js';
 import { connect, type ConnectionOptions } from '../connection.js';
 import { printJson, printTable } from '../output.js';
 
@@ -37,7 +38,7 @@ export async function pathsAdd(
     prefix,
     replacement,
     ...(o.region ? { region: o.region } : {}),
-    ...(o.os ? { os: o.os } : {}),
+    ...(o.os ? { os: osOption(o.os) } : {}),
     caseSensitive: !o.caseInsensitive,
   });
   if (o.json) return printJson(rule);
@@ -55,7 +56,14 @@ export async function pathsMap(
   path: string,
   o: PathsOptions & { region: string; os?: string },
 ): Promise<void> {
-  const mapped = await connect(o).mapPath(path, o.region, o.os);
+  const mapped = await connect(o).mapPath(path, o.region, o.os ? osOption(o.os) : undefined);
   if (o.json) return printJson({ path: mapped });
   process.stdout.write(`${mapped}\n`);
+}
+
+/** `--os`: one of the OSes path mapping knows. */
+function osOption(os: string): MappingOs {
+  const known = mappingOses as readonly string[];
+  if (!known.includes(os)) throw invalid('--os', `must be one of ${mappingOses.join(', ')}`);
+  return os as MappingOs;
 }

@@ -39,7 +39,7 @@ describe('output images and output roots', () => {
 
   async function appWith(outputRoots?: string[]): Promise<FastifyInstance> {
     const farm = new Farm(store, defaultManagerSettings, quiet);
-    const app = buildApp(farm, quiet, outputRoots ? { outputRoots } : {});
+    const app = buildApp(farm, quiet, { auth: 'none', ...(outputRoots ? { outputRoots } : {}) });
     apps.push(app);
     await app.ready();
     return app;

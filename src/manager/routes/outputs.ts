@@ -1,13 +1,11 @@
 import { createReadStream } from 'node:fs';
 import { opendir, realpath, stat } from 'node:fs/promises';
 import { extname, join, sep } from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
-import type { LatestOutputReply } from '../../core/api.js';
-import { notFound } from '../../core/errors.js';
+import type { LatestOutputReply } from '../../api/replies.js';
+import { invalid, notFound } from '../../core/errors.js';
 import { mapPath, rulesFor } from '../../core/path-mapping.js';
-import { parseInput } from '../../core/validate.js';
 import type { Farm } from '../farm.js';
+import type { Handlers } from '../http/serve.js';
 
 /**
  * Rendered images from a job's output directories, for the monitor's thumbnail:
@@ -37,20 +35,6 @@ const imageTypes: Record<string, string> = {
 const MAX_SCAN = 20_000;
 const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
 
-const idParams = z.object({ id: z.string().min(1).max(64) });
-const fileParams = idParams.extend({
-  directory: z.coerce.number().int().min(0).max(63),
-  name: z
-    .string()
-    .min(1)
-    .max(255)
-    .refine((n) => !/[/\\\0]/.test(n) && n !== '.' && n !== '..', 'must be a plain file name')
-    .refine(
-      (n) => extname(n).toLowerCase() in imageTypes,
-      'must be an image (png, jpg, gif, webp, avif)',
-    ),
-});
-
 async function isDirectory(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isDirectory();
@@ -71,11 +55,9 @@ function inside(path: string, roots: readonly string[]): boolean {
   );
 }
 
-export function outputRoutes(
-  app: FastifyInstance,
-  farm: Farm,
-  outputRoots: readonly string[],
-): void {
+type OutputHandlers = Pick<Handlers, 'latestOutput' | 'outputImage'>;
+
+export function outputHandlers(farm: Farm, outputRoots: readonly string[]): OutputHandlers {
   /**
    * The real path of one of a job's output directories on this manager's disk, if it is
    * there and inside an output root.
@@ -106,8 +88,7 @@ export function outputRoutes(
     return job.outputDirectories;
   }
 
-  app.get('/jobs/:id/outputs/latest', async (req): Promise<LatestOutputReply> => {
-    const { id } = parseInput(idParams, req.params, 'params');
+  const latestOutput: OutputHandlers['latestOutput'] = async ({ params: { id } }) => {
     let best: LatestOutputReply['image'] = null;
     for (const [index, wanted] of (await outputDirectories(id)).entries()) {
       const dir = await locate(wanted);
@@ -129,10 +110,15 @@ export function outputRoutes(
       }
     }
     return { image: best };
-  });
+  };
 
-  app.get('/jobs/:id/outputs/:directory/:name', async (req, reply) => {
-    const { id, directory, name } = parseInput(fileParams, req.params, 'params');
+  const outputImage: OutputHandlers['outputImage'] = async ({
+    params: { id, directory, name },
+    reply,
+  }) => {
+    if (!(extname(name).toLowerCase() in imageTypes)) {
+      throw invalid('name', 'must be an image (png, jpg, gif, webp, avif)');
+    }
     const wanted = (await outputDirectories(id))[directory];
     const realDir = wanted === undefined ? undefined : await locate(wanted);
     if (!realDir) {
@@ -159,5 +145,7 @@ export function outputRoutes(
       .header('x-content-type-options', 'nosniff')
       .header('content-security-policy', "default-src 'none'; sandbox")
       .send(createReadStream(real));
-  });
+  };
+
+  return { latestOutput, outputImage };
 }

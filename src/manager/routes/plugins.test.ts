@@ -27,7 +27,7 @@ describe('plugin and path-mapping routes', () => {
     host = new PluginHost({ store, plugins: [gfsSyncPlugin], log: quiet });
     await host.start();
     farm.plugins = host;
-    app = buildApp(farm, quiet);
+    app = buildApp(farm, quiet, { auth: 'none' });
     await app.ready();
   });
   afterEach(async () => {

@@ -1,9 +1,9 @@
 import type { ServerResponse } from 'node:http';
-import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { DroverError } from '../../core/errors.js';
 import type { FarmEvent } from '../../core/types.js';
-import { parseInput } from '../../core/validate.js';
 import type { Farm } from '../farm.js';
+import type { Handlers } from '../http/serve.js';
 
 /**
  * The farm's event log as a live stream (Server-Sent Events) for the web monitor:
@@ -36,11 +36,22 @@ const STALLED_CLIENT_MS = 60_000;
 const RETRY_MS = 2_000;
 /** Hard bound on open streams per manager. */
 const MAX_CONNECTIONS = 1_000;
-
-const streamQuery = z.object({ after: z.coerce.number().int().min(0).optional() });
+/**
+ * Open streams one token may hold: a monitor needs one per browser tab, so one token cannot
+ * take every slot and lock the admin's monitor out.
+ */
+export const MAX_STREAMS_PER_TOKEN = 16;
+/**
+ * How often open streams re-check their tokens: a revoked token's stream ends within this
+ * plus the token cache's time (`CACHE_MS`).
+ */
+const RECHECK_MS = 1_000;
 
 interface Connection {
   res: ServerResponse;
+  /** The token the stream was opened with (undefined: a manager without authentication). */
+  secret: string | undefined;
+  tokenId: string;
   /** The last seq written to this connection. */
   cursor: number;
   /** Set while the socket's buffer is full; nothing is written until it drains. */
@@ -59,17 +70,33 @@ class EventStreamHub {
   private polling = false;
   private closed = false;
 
+  private recheck: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly farm: Farm,
     private readonly pollMs: number,
+    /** Whether a token is still valid (undefined: no authentication). */
+    private readonly tokenValid: ((secret: string) => Promise<boolean>) | undefined,
   ) {}
+
+  /** Open streams of one token. */
+  countFor(tokenId: string): number {
+    let n = 0;
+    for (const c of this.connections) if (c.tokenId === tokenId) n++;
+    return n;
+  }
 
   get size(): number {
     return this.connections.size;
   }
 
   /** Starts streaming to `res` from `after` (undefined: from `head`, the log's newest seq). */
-  open(res: ServerResponse, after: number | undefined, head: number): void {
+  open(
+    res: ServerResponse,
+    after: number | undefined,
+    head: number,
+    token: { secret: string | undefined; id: string },
+  ): void {
     // A cursor past the head means the log was reset (a new store): start from its head.
     const cursor = after === undefined || after > head ? head : after;
     res.writeHead(200, {
@@ -79,7 +106,13 @@ class EventStreamHub {
       'x-accel-buffering': 'no',
     });
     res.write(`retry: ${RETRY_MS}\nevent: ready\ndata: ${JSON.stringify({ seq: head })}\n\n`);
-    const conn: Connection = { res, cursor, blockedSince: null };
+    const conn: Connection = {
+      res,
+      secret: token.secret,
+      tokenId: token.id,
+      cursor,
+      blockedSince: null,
+    };
     this.connections.add(conn);
     res.on('close', () => this.drop(conn));
     res.on('drain', () => {
@@ -99,13 +132,35 @@ class EventStreamHub {
     this.heartbeat ??= setInterval(() => {
       for (const c of this.connections) if (c.blockedSince === null) c.res.write(': ping\n\n');
     }, STREAM_HEARTBEAT_MS);
+    if (this.tokenValid) this.recheck ??= setInterval(() => void this.recheckTokens(), RECHECK_MS);
+  }
+
+  /** Ends the streams whose token was revoked since they opened. */
+  private async recheckTokens(): Promise<void> {
+    const valid = this.tokenValid;
+    if (!valid) return;
+    const verdicts = new Map<string, Promise<boolean>>();
+    for (const c of [...this.connections]) {
+      if (c.secret === undefined) continue;
+      let verdict = verdicts.get(c.secret);
+      if (!verdict) {
+        verdict = valid(c.secret).catch(() => true);
+        verdicts.set(c.secret, verdict);
+      }
+      if (!(await verdict)) {
+        c.res.end('event: revoked\ndata: {"reason":"the token was revoked"}\n\n');
+        this.drop(c);
+      }
+    }
   }
 
   private stopTimers(): void {
     clearInterval(this.timer);
     clearInterval(this.heartbeat);
+    clearInterval(this.recheck);
     this.timer = undefined;
     this.heartbeat = undefined;
+    this.recheck = undefined;
   }
 
   /** One round: one query per distinct cursor among the connections that can take data. */
@@ -156,33 +211,54 @@ class EventStreamHub {
   }
 }
 
-/** Registers `GET /events/stream` (under the API prefix) and ends open streams on close. */
-export function streamRoutes(
+/**
+ * The `eventStream` handler (`GET /events/stream`); open streams end when the server closes.
+ * `tokenValid` re-checks the tokens of open streams (undefined: no authentication).
+ */
+export function streamHandlers(
   app: FastifyInstance,
   farm: Farm,
-  options: { pollMs?: number } = {},
-): void {
-  const hub = new EventStreamHub(farm, options.pollMs ?? STREAM_POLL_MS);
+  options: { pollMs?: number; tokenValid?: (secret: string) => Promise<boolean> } = {},
+): Pick<Handlers, 'eventStream'> {
+  const hub = new EventStreamHub(farm, options.pollMs ?? STREAM_POLL_MS, options.tokenValid);
   // Open streams would keep `app.close()` waiting forever: end them first.
   app.addHook('preClose', (done) => {
     hub.close();
     done();
   });
 
-  app.get('/events/stream', async (req, reply) => {
-    const q = parseInput(streamQuery, req.query, 'query');
-    // The browser sends back the last id we gave it; anything else is ignored, not refused.
-    const header = req.headers['last-event-id'];
-    const fromHeader =
-      typeof header === 'string' && /^\d{1,15}$/.test(header) ? Number(header) : undefined;
-    if (hub.size >= MAX_CONNECTIONS) {
-      return reply.status(503).send({
-        error: { code: 'unavailable', message: 'too many open event streams; try again later' },
+  return {
+    eventStream: async ({ query, request, reply, principal }) => {
+      // The browser sends back the last id we gave it; anything else is ignored, not refused.
+      const header = request.headers['last-event-id'];
+      const fromHeader =
+        typeof header === 'string' && /^\d{1,15}$/.test(header) ? Number(header) : undefined;
+      const tokenId = principal?.tokenId ?? '';
+      if (hub.size >= MAX_CONNECTIONS) {
+        throw new DroverError('unavailable', 'too many open event streams; try again later');
+      }
+      if (tokenId !== '' && hub.countFor(tokenId) >= MAX_STREAMS_PER_TOKEN) {
+        throw new DroverError(
+          'unavailable',
+          `this token has ${MAX_STREAMS_PER_TOKEN} event streams open already; close one`,
+        );
+      }
+      const head = await farm.store.latestEventSeq();
+      // The stream outlives this handler: Fastify must not send a reply of its own.
+      reply.hijack();
+      hub.open(reply.raw, fromHeader ?? query.after, head, {
+        secret: tokenId === '' ? undefined : tokenSecret(request),
+        id: tokenId,
       });
-    }
-    const head = await farm.store.latestEventSeq();
-    // The stream outlives this handler: Fastify must not send a reply of its own.
-    reply.hijack();
-    hub.open(reply.raw, fromHeader ?? q.after, head);
-  });
+      return undefined;
+    },
+  };
+}
+
+/** The secret the stream was opened with (header or `?token=`), to re-check it later. */
+function tokenSecret(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (header?.startsWith('Bearer ')) return header.slice(7).trim() || undefined;
+  const q = (request.query as Record<string, unknown> | undefined)?.token;
+  return typeof q === 'string' ? q : undefined;
 }

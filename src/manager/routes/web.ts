@@ -1,8 +1,9 @@
 import { createReadStream, existsSync, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { extname, join, normalize, relative, resolve, sep } from 'node:path';
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { API } from '../../core/api.js';
+import type { FastifyReply } from 'fastify';
+import { API } from '../../api/contract.js';
+import type { Handlers } from '../http/serve.js';
 
 /**
  * The web monitor, served by the manager itself at `/` (no second server).
@@ -87,11 +88,11 @@ function sendFile(
 }
 
 /** Serves the built monitor at `/` with a client-route fallback to index.html. */
-export function webRoutes(app: FastifyInstance, options: { root?: string } = {}): void {
+export function webHandlers(options: { root?: string } = {}): Pick<Handlers, 'monitor'> {
   const root = options.root ?? defaultWebRoot;
   const index = join(root, 'index.html');
 
-  app.get('/*', async (req, reply) => {
+  const monitor: Handlers['monitor'] = async ({ request: req, reply }) => {
     let path: string;
     try {
       path = decodeURIComponent(req.url.split('?')[0] ?? '/');
@@ -141,5 +142,6 @@ export function webRoutes(app: FastifyInstance, options: { root?: string } = {})
     const stats = await fileStats(index);
     if (!stats) return reply.type('text/html; charset=utf-8').send(notBuiltPage);
     return sendFile(reply, ifNoneMatch, index, stats, 'no-cache');
-  });
+  };
+  return { monitor };
 }
