@@ -208,4 +208,15 @@ describe('loading third-party plugins', () => {
     );
     await expect(loadPlugins(dir)).rejects.toThrow(/zbad\.mjs is not an event plugin: name/);
   });
+
+  it('refuses a path setting whose default is not an absolute path', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'drover-plugins-'));
+    writeFileSync(
+      join(dir, 'roots.mjs'),
+      `export default { name: 'roots', config: [{ key: 'root', type: 'path', label: 'Root', default: '../../etc' }], handlers: {} };`,
+    );
+    await expect(loadPlugins(dir)).rejects.toThrow(
+      /roots\.mjs is not an event plugin: config\.0\.default: .*not an absolute path/,
+    );
+  });
 });

@@ -3,20 +3,28 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { invalid } from '../core/errors.js';
+import { absolutePathProblem } from '../core/paths.js';
 import { pluginStates } from '../core/plugin-config.js';
 import { text } from '../core/text.js';
 import type { EventPlugin } from './plugin.js';
 
 const entry = z.discriminatedUnion('type', [
-  z.object({
-    type: z.enum(['string', 'multiline', 'password', 'path']),
-    key: text(),
-    label: text(),
-    category: text().optional(),
-    description: text().optional(),
-    default: text(),
-    maxLength: z.number().int().positive().optional(),
-  }),
+  z
+    .object({
+      type: z.enum(['string', 'multiline', 'password', 'path']),
+      key: text(),
+      label: text(),
+      category: text().optional(),
+      description: text().optional(),
+      default: text(),
+      maxLength: z.number().int().positive().optional(),
+    })
+    .superRefine((e, ctx) => {
+      // A path setting's default is checked as a saved value would be (`applyConfig`).
+      const problem =
+        e.type === 'path' && e.default !== '' ? absolutePathProblem(e.default) : undefined;
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, path: ['default'] });
+    }),
   z.object({
     type: z.literal('integer'),
     key: text(),
