@@ -1,22 +1,16 @@
 /**
- * The monitor's HTTP client: the manager's own API (`src/core/api.ts`), same origin. Only
- * types come from `src/core`; nothing of the server is bundled.
+ * The monitor's HTTP client: the manager's own API, same origin, called through the route
+ * contract (`src/api/`), the same declarations the server is built from. Only types come
+ * from `src/core`; nothing of the server is bundled.
  */
-import type {
-  ErrorReply,
-  EventListReply,
-  JobListReply,
-  JobReply,
-  LatestOutputReply,
-  LimitListReply,
-  PluginListReply,
-  PluginReply,
-  ReplicationReply,
-  TaskListReply,
-  TaskLogReply,
-  WorkerListReply,
-  WorkerReply,
-} from '../../src/core/api.js';
+import {
+  requestOf,
+  type RouteDef,
+  type RouteInput,
+  type RouteReply,
+} from '../../src/api/contract.js';
+import type { ErrorReply, LatestOutputReply, TaskLogReply } from '../../src/api/replies.js';
+import { routes } from '../../src/api/routes.js';
 import type { JobAction, JobChanges, JobSubmissionInput } from '../../src/core/job-spec.js';
 import type { ConfigValue, PluginState } from '../../src/core/plugin-config.js';
 import type { EventType, FarmEvent, Job, Task, Worker } from '../../src/core/types.js';
@@ -40,8 +34,7 @@ export type {
 } from '../../src/core/types.js';
 export type { JobAction } from '../../src/core/job-spec.js';
 export type { ReplicationReply, SiteReplication } from '../../src/core/api.js';
-
-export const API = '/api/v1';
+import type { ReplicationReply } from '../../src/core/api.js';
 
 /**
  * The access token, when the manager asks for one: opened once as `/?token=drv_…` (then kept
@@ -105,14 +98,20 @@ export class ApiError extends Error {
   }
 }
 
-async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+/**
+ * Calls one route of the manager's route contract (`src/api/routes.ts`): the method, the
+ * path and how parameters are spelled come from its declaration, never from here.
+ */
+async function call<D extends RouteDef>(def: D, input: RouteInput<D>): Promise<RouteReply<D>> {
+  const r = requestOf(def, input);
+  const query = new URLSearchParams(r.query).toString();
   const headers: Record<string, string> = {};
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (r.body !== undefined) headers['content-type'] = 'application/json';
   if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(API + path, {
-    method,
+  const res = await fetch(query ? `${r.path}?${query}` : r.path, {
+    method: r.method,
     headers,
-    body: body === undefined ? null : JSON.stringify(body),
+    body: r.body === undefined ? null : JSON.stringify(r.body),
   });
   if (res.status === 401) authNeeded();
   const text = await res.text();
@@ -122,11 +121,11 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
     throw new ApiError(
       res.status,
       err?.code ?? 'http_error',
-      err?.message ?? `${method} ${path}: HTTP ${res.status}`,
+      err?.message ?? `${r.method} ${r.path}: HTTP ${res.status}`,
       err?.field,
     );
   }
-  return data as T;
+  return data as RouteReply<D>;
 }
 
 /** Every page of a paged list (the API answers at most 1,000 items a request). */
@@ -140,71 +139,45 @@ async function allPages<T>(fetchPage: (offset: number, limit: number) => Promise
   }
 }
 
-const q = (params: Record<string, string | number | undefined>): string => {
-  const s = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') s.set(k, String(v));
-  const text = s.toString();
-  return text ? `?${text}` : '';
-};
-
 export const api = {
-  whoami: (): Promise<{ name: string; role: string }> => request('GET', '/whoami'),
+  whoami: () => call(routes.whoami, {}),
   listJobs: (all = false): Promise<Job[]> =>
     allPages(async (offset, limit) => {
-      const r = await request<JobListReply>(
-        'GET',
-        `/jobs${q({ offset, limit, all: all ? 'true' : undefined })}`,
-      );
-      return r.jobs;
+      const query = { offset, limit, all: all ? ('true' as const) : undefined };
+      return (await call(routes.listJobs, { query })).jobs;
     }),
-  getJob: async (id: string): Promise<Job> =>
-    (await request<JobReply>('GET', `/jobs/${encodeURIComponent(id)}`)).job,
+  getJob: async (id: string): Promise<Job> => (await call(routes.getJob, { params: { id } })).job,
   submitJob: async (input: JobSubmissionInput): Promise<Job> =>
-    (await request<JobReply>('POST', '/jobs', input)).job,
+    (await call(routes.submitJob, { body: input })).job,
   jobAction: async (id: string, action: JobAction): Promise<Job> =>
-    (await request<JobReply>('POST', `/jobs/${encodeURIComponent(id)}/actions`, { action })).job,
+    (await call(routes.jobAction, { params: { id }, body: { action } })).job,
   updateJob: async (id: string, changes: JobChanges): Promise<Job> =>
-    (await request<JobReply>('PATCH', `/jobs/${encodeURIComponent(id)}`, changes)).job,
+    (await call(routes.updateJob, { params: { id }, body: changes })).job,
   listTasks: async (id: string, offset = 0, limit = 1000): Promise<Task[]> =>
-    (
-      await request<TaskListReply>(
-        'GET',
-        `/jobs/${encodeURIComponent(id)}/tasks${q({ offset, limit })}`,
-      )
-    ).tasks,
+    (await call(routes.listTasks, { params: { id }, query: { offset, limit } })).tasks,
   allTasks: (id: string): Promise<Task[]> =>
     allPages((offset, limit) => api.listTasks(id, offset, limit)),
   requeueTasks: async (id: string, tasks: number[]): Promise<Task[]> =>
-    (
-      await request<TaskListReply>('POST', `/jobs/${encodeURIComponent(id)}/tasks/requeue`, {
-        tasks,
-      })
-    ).tasks,
+    (await call(routes.requeueTasks, { params: { id }, body: { tasks } })).tasks,
   taskLog: (id: string, index: number, after?: number, attempt?: number): Promise<TaskLogReply> =>
-    request<TaskLogReply>(
-      'GET',
-      `/jobs/${encodeURIComponent(id)}/tasks/${index}/log${q({ after, attempt })}`,
-    ),
-  replication: (): Promise<ReplicationReply> =>
-    request<ReplicationReply>('GET', '/regions/replication'),
+    call(routes.taskLog, { params: { id, index }, query: { after, attempt } }),
+  replication: (): Promise<ReplicationReply> => call(routes.replication, {}),
   latestOutput: (id: string): Promise<LatestOutputReply> =>
-    request<LatestOutputReply>('GET', `/jobs/${encodeURIComponent(id)}/outputs/latest`),
-  outputUrl: (id: string, directory: number, name: string, version: number): string =>
-    withToken(
-      `${API}/jobs/${encodeURIComponent(id)}/outputs/${directory}/${encodeURIComponent(name)}?v=${Math.floor(version)}`,
-    ),
-  listWorkers: async (): Promise<Worker[]> =>
-    (await request<WorkerListReply>('GET', '/workers')).workers,
+    call(routes.latestOutput, { params: { id } }),
+  /** An image's address for an `<img>`: `v` changes when the file does (cache busting). */
+  outputUrl: (id: string, directory: number, name: string, version: number): string => {
+    const r = requestOf(routes.outputImage, { params: { id, directory, name } });
+    return withToken(`${r.path}?v=${Math.floor(version)}`);
+  },
+  listWorkers: async (): Promise<Worker[]> => (await call(routes.listWorkers, {})).workers,
   setWorkerEnabled: async (name: string, enabled: boolean): Promise<Worker> =>
-    (await request<WorkerReply>('PATCH', `/workers/${encodeURIComponent(name)}`, { enabled }))
-      .worker,
-  listPlugins: async () => (await request<PluginListReply>('GET', '/plugins')).plugins,
+    (await call(routes.setWorkerEnabled, { params: { name }, body: { enabled } })).worker,
+  listPlugins: async () => (await call(routes.listPlugins, {})).plugins,
   configurePlugin: async (
     name: string,
     changes: { state?: PluginState; config?: Record<string, ConfigValue> },
-  ) =>
-    (await request<PluginReply>('PATCH', `/plugins/${encodeURIComponent(name)}`, changes)).plugin,
-  listLimits: async () => (await request<LimitListReply>('GET', '/limits')).limits,
+  ) => (await call(routes.configurePlugin, { params: { name }, body: changes })).plugin,
+  listLimits: async () => (await call(routes.listLimits, {})).limits,
   listEvents: async (query: {
     after?: number;
     limit?: number;
@@ -212,14 +185,18 @@ export const api = {
     job?: string;
   }): Promise<FarmEvent[]> =>
     (
-      await request<EventListReply>(
-        'GET',
-        `/events${q({
+      await call(routes.listEvents, {
+        query: {
           after: query.after,
           limit: query.limit,
           type: query.types?.join(','),
           job: query.job,
-        })}`,
-      )
+        },
+      })
     ).events,
+  /** The live event stream's address (an EventSource cannot set headers: `?token=`). */
+  eventStreamUrl: (after?: number): string => {
+    const r = requestOf(routes.eventStream, { query: { after } });
+    return withToken(r.query.after ? `${r.path}?after=${r.query.after}` : r.path);
+  },
 };

@@ -9,7 +9,7 @@
  */
 import { useEffect, useRef, useSyncExternalStore } from 'react';
 import type { EventType, FarmEvent } from './api.js';
-import { API, api, withToken } from './api.js';
+import { api } from './api.js';
 
 /** Every event type, with the group the event log filters by; TS checks it is complete. */
 export const eventGroups: Record<EventType, 'job' | 'task' | 'worker' | 'farm'> = {
@@ -30,6 +30,7 @@ export const eventGroups: Record<EventType, 'job' | 'task' | 'worker' | 'farm'> 
   'task.completed': 'task',
   'task.failed': 'task',
   'task.requeued': 'task',
+  'task.lease_lost': 'task',
   'worker.started': 'worker',
   'worker.stopped': 'worker',
   'worker.idle': 'worker',
@@ -61,8 +62,7 @@ class LiveFeed {
     if (this.source) return;
     // The browser resends Last-Event-ID by itself on its own reconnects; a stream opened
     // anew (after an HTTP error) says where it was with `after`.
-    const url = `${API}/events/stream${this.lastSeq > 0 ? `?after=${this.lastSeq}` : ''}`;
-    const source = new EventSource(withToken(url));
+    const source = new EventSource(api.eventStreamUrl(this.lastSeq > 0 ? this.lastSeq : undefined));
     this.source = source;
     source.addEventListener('ready', (e: MessageEvent<string>) => {
       const { seq } = JSON.parse(e.data) as { seq: number };
