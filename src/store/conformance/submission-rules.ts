@@ -143,6 +143,16 @@ export function submissionRulesConformance(backend: string, open: OpenStore): vo
         expect((await store.fetchJob(publish.id))?.state).toBe('queued');
       });
 
+      it('waits again when tasks of the failed dependency are requeued', async () => {
+        const render = await submit(store, { name: 'render', taskRetries: 0 });
+        const publish = await submit(store, { dependencies: [render.id] });
+        await failByWorker(render.id);
+        await store.requeueTasks(render.id, [0]);
+        expect((await store.fetchJob(publish.id))?.pendingReason).toBe('waiting for dependencies');
+        await completeByWorker(render.id);
+        expect((await store.fetchJob(publish.id))?.state).toBe('queued');
+      });
+
       it('names the one that cannot complete among several, and keeps waiting for the others', async () => {
         const a = await submit(store, { name: 'a', priority: 90 });
         const b = await submit(store, { name: 'b', taskRetries: 0, priority: 10 });

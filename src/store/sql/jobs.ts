@@ -606,6 +606,8 @@ export async function requeueChosenTasks(
   });
   await recountJob(db, jobId);
   await settleJob(db, dialect, now, jobId);
+  // A failed job active again may complete: its dependents wait for it again.
+  if (row.state === 'failed') await releaseDependents(db, dialect, now, jobId);
 }
 
 /** Changes a live job's scheduling fields. */
