@@ -163,6 +163,25 @@ describe('tokens and roles over HTTP', () => {
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.field).toBe('role');
   });
+
+  it('keeps live token names unique: jobs belong to a name, so a second "alice" is refused', async () => {
+    const twin = await call('admin', 'POST', '/tokens', { name: 'alice', role: 'user' });
+    expect(twin.statusCode).toBe(409);
+    expect(twin.json().error.message).toContain('alice');
+    const alice = (await auth.list()).find((t) => t.name === 'alice' && t.revokedAt === null)!;
+    await auth.revoke(alice.id);
+    // A revoked name may be given anew (the user's replacement token).
+    expect(
+      (await call('admin', 'POST', '/tokens', { name: 'alice', role: 'user' })).statusCode,
+    ).toBe(201);
+  });
+
+  it('lists tokens to admins only', async () => {
+    for (const who of ['alice', 'viewer', 'node']) {
+      expect((await call(who, 'GET', '/tokens')).statusCode, who).toBe(403);
+    }
+    expect((await call('admin', 'GET', '/tokens')).statusCode).toBe(200);
+  });
 });
 
 describe('TLS', () => {

@@ -544,6 +544,22 @@ export function storeConformance(backend: string, open: OpenStore): void {
         expect(await store.findToken('h1')).toBeUndefined();
         await expect(store.revokeToken(alice.id)).rejects.toMatchObject({ code: 'not_found' });
       });
+
+      it('keeps live names unique, also when two managers race (one wins, the other is a conflict)', async () => {
+        const results = await Promise.allSettled([
+          store.createToken({ name: 'alice', role: 'user', hash: 'a1' }),
+          store.createToken({ name: 'alice', role: 'admin', hash: 'a2' }),
+        ]);
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        const refused = results.find((r) => r.status === 'rejected');
+        expect(refused?.reason).toMatchObject({ code: 'conflict' });
+        const live = (await store.listTokens()).filter((t) => t.name === 'alice');
+        expect(live).toHaveLength(1);
+        await store.revokeToken(live[0]!.id);
+        await expect(
+          store.createToken({ name: 'alice', role: 'user', hash: 'a3' }),
+        ).resolves.toMatchObject({ name: 'alice' });
+      });
     });
 
     describe('logs', () => {
