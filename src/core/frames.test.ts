@@ -234,42 +234,49 @@ describe('properties', () => {
   });
 
   /** A token in any of Deadline's spellings, with the frames it stands for (written order). */
-  const spelledToken = fc
-    .record({
-      a: fc.integer({ min: -300, max: 300 }),
-      b: fc.integer({ min: -300, max: 300 }),
-      step: fc.integer({ min: 1, max: 40 }),
-      kind: fc.constantFrom('frame', 'range', 'stepped'),
-      rangeSep: fc.constantFrom('-', ':'),
-      stepSep: fc.constantFrom('x', 'X', 'step', 'by', 'every', ':', 'Every'),
-    })
-    .map(({ a, b, step, kind, rangeSep, stepSep }) => {
-      if (kind === 'frame') return { text: String(a), frames: [a] };
-      const sep = kind === 'stepped' && rangeSep === '-' ? stepSep : ':';
-      const spelled = kind === 'range' ? `${a}${rangeSep}${b}` : `${a}${rangeSep}${b}${sep}${step}`;
-      return { text: spelled, frames: range(a, b, kind === 'range' ? 1 : step) };
-    });
+  const spelledToken = (magnitude: number) =>
+    fc
+      .record({
+        a: fc.integer({ min: -magnitude, max: magnitude }),
+        b: fc.integer({ min: -magnitude, max: magnitude }),
+        step: fc.integer({ min: 1, max: 40 }),
+        kind: fc.constantFrom('frame', 'range', 'stepped'),
+        rangeSep: fc.constantFrom('-', ':'),
+        stepSep: fc.constantFrom('x', 'X', 'step', 'by', 'every', ':', 'Every'),
+      })
+      .map(({ a, b, step, kind, rangeSep, stepSep }) => {
+        if (kind === 'frame') return { text: String(a), frames: [a] };
+        const sep = kind === 'stepped' && rangeSep === '-' ? stepSep : ':';
+        const spelled =
+          kind === 'range' ? `${a}${rangeSep}${b}` : `${a}${rangeSep}${b}${sep}${step}`;
+        return { text: spelled, frames: range(a, b, kind === 'range' ? 1 : step) };
+      });
   const separator = fc.constantFrom(',', ' ', ', ', ' , ', '\t', ',,', '  ');
   /** Several tokens joined by commas and/or spaces, with the frames the list stands for. */
-  const spelledList = fc
-    .array(fc.tuple(spelledToken, separator), { minLength: 1, maxLength: 12 })
-    .map((parts) => ({
-      text: parts.map(([t, sep], i) => (i === 0 ? t.text : sep + t.text)).join(''),
-      // The model: expand every token in order, keep each frame's first occurrence.
-      frames: [...new Set(parts.flatMap(([t]) => t.frames))],
-    }));
+  const spelledList = (magnitude: number) =>
+    fc
+      .array(fc.tuple(spelledToken(magnitude), separator), { minLength: 1, maxLength: 12 })
+      .map((parts) => ({
+        text: parts.map(([t, sep], i) => (i === 0 ? t.text : sep + t.text)).join(''),
+        // The model: expand every token in order, keep each frame's first occurrence.
+        frames: [...new Set(parts.flatMap(([t]) => t.frames))],
+      }));
 
   it('parses every spelling to the frames written, each once, in first-written order', () => {
-    fc.assert(
-      fc.property(spelledList, ({ text, frames }) => {
-        expect(parseFrameList(text)).toEqual(frames);
-      }),
-    );
+    // Small lists, and lists long enough to be tracked in a bit set.
+    for (const magnitude of [300, 20_000]) {
+      fc.assert(
+        fc.property(spelledList(magnitude), ({ text, frames }) => {
+          expect(parseFrameList(text)).toEqual(frames);
+        }),
+        { numRuns: magnitude > 1000 ? 50 : 100 },
+      );
+    }
   });
 
   it('refuses a list exactly when its distinct frames exceed the budget', () => {
     fc.assert(
-      fc.property(spelledList, fc.integer({ min: 1, max: 1500 }), ({ text, frames }, max) => {
+      fc.property(spelledList(300), fc.integer({ min: 1, max: 1500 }), ({ text, frames }, max) => {
         if (frames.length <= max) {
           expect(parseFrameList(text, 'frames', max)).toEqual(frames);
         } else {

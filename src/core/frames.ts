@@ -84,7 +84,7 @@ export function parseFrameList(
   return frames;
 }
 
-/** Frames spanning at most this many numbers are tracked in a bit set (2 MiB) instead of a Set. */
+/** Frames spanning fewer numbers than this are tracked in a bit set (≤ 2 MiB), not a Set. */
 const BITSET_SPAN = 1 << 24;
 
 /**
@@ -95,12 +95,15 @@ const BITSET_SPAN = 1 << 24;
 function frameSet(runs: readonly Run[]): { has(f: number): boolean; add(f: number): void } {
   let lo = Infinity;
   let hi = -Infinity;
+  let frames = 0;
   for (const r of runs) {
     const [a, b] = bounds(r);
     lo = Math.min(lo, a);
     hi = Math.max(hi, b);
+    frames += r.count;
   }
-  if (hi - lo >= BITSET_SPAN) return new Set<number>();
+  // Short lists (a task's chunk, read back on every task listing) need no bit set.
+  if (frames <= 4096 || hi - lo >= BITSET_SPAN) return new Set<number>();
   const bits = new Uint8Array(((hi - lo) >> 3) + 1);
   return {
     has: (f) => (bits[(f - lo) >> 3]! & (1 << ((f - lo) & 7))) !== 0,
