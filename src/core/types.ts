@@ -121,6 +121,7 @@ export const eventTypes = [
   'task.completed',
   'task.failed',
   'task.requeued',
+  'task.lease_lost',
   'worker.started',
   'worker.stopped',
   'worker.idle',

@@ -9,6 +9,7 @@ import * as m006 from './006-log-batches.js';
 import * as m007 from './007-bounded-submissions.js';
 import * as m008 from './008-unique-token-names.js';
 import * as m009 from './009-resume-on-dependencies.js';
+import * as m010 from './010-log-head-and-tail.js';
 
 export interface Migration {
   /** Numbered, applied in order, never edited once released: add a new one instead. */
@@ -27,4 +28,5 @@ export const migrations: readonly Migration[] = [
   { id: 7, name: 'bounded-submissions', up: m007.up },
   { id: 8, name: 'unique-token-names', up: m008.up },
   { id: 9, name: 'resume-on-dependencies', up: m009.up },
+  { id: 10, name: 'log-head-and-tail', up: m010.up },
 ];

@@ -8,7 +8,7 @@ import {
   type WorkerProfile,
 } from '../../core/policy.js';
 import type { TaskAssignment } from '../../core/types.js';
-import { MAX_TASK_LOG_BYTES, type LogAppend, type TaskReport } from '../../core/worker-protocol.js';
+import type { TaskReport } from '../../core/worker-protocol.js';
 import { forUpdateSkipLocked, type Dialect } from './dialect.js';
 import { recordEvent } from './events.js';
 import {
@@ -21,7 +21,7 @@ import {
   settleJob,
 } from './job-flow.js';
 import { stopRendering } from './jobs.js';
-import { newLease } from './ids.js';
+import { newLeasePrefix } from './ids.js';
 import { releaseLimits, takeLimits } from './limits.js';
 import { json, num } from './rows.js';
 import type { Database, JobsTable, TasksTable, WorkersTable } from './schema.js';
@@ -273,7 +273,6 @@ async function claimFromJob(
   if (!job || num(job.n_queued) <= 0) return 'gone';
   const fresh = await toCandidate(db, job, worker.name);
   if (!pickJob([fresh], profileOf(worker), limits)) return 'gone';
-  const lease = newLease();
   const leaseExpiresAt = now + settings.leaseTtlMs;
   const held = await takeLimits(db, json<string[]>(job.limits), new Set(limits.keys()));
   if (!held) return 'limit';
@@ -282,7 +281,8 @@ async function claimFromJob(
     .set({
       state: 'rendering',
       worker: worker.name,
-      lease,
+      // `<random>.<job>.<index>.<attempt>`: see `newLeasePrefix`.
+      lease: sql<string>`cast(${newLeasePrefix(job.id)} as text) || '.' || idx || '.' || (attempt + 1)`,
       lease_expires_at: leaseExpiresAt,
       held_limits: JSON.stringify(held),
       attempt: sql`attempt + 1`,
@@ -291,6 +291,7 @@ async function claimFromJob(
       log_bytes: 0,
       log_seq: 0,
       log_batch: 0,
+      log_trim_seq: 0,
       started_at: now,
       finished_at: null,
     })
@@ -310,7 +311,7 @@ async function claimFromJob(
         dialect,
       ),
     )
-    .returning(['idx', 'frames', 'attempt'])
+    .returning(['idx', 'frames', 'attempt', 'lease'])
     .executeTakeFirst();
   if (!task) {
     await releaseLimits(db, JSON.stringify(held));
@@ -341,7 +342,7 @@ async function claimFromJob(
   });
   await setWorkerState(db, now, worker, 'rendering', { jobId: job.id });
   return {
-    lease,
+    lease: task.lease!,
     leaseExpiresAt,
     jobId: job.id,
     jobName: job.name,
@@ -555,78 +556,6 @@ async function recordTaskError(
     return;
   }
   await settleJob(db, dialect, now, job.id);
-}
-
-/** Appends log chunks for the lease's task, trimming past the per-attempt bound. */
-export async function appendLog(
-  db: Db,
-  now: number,
-  workerName: string,
-  a: LogAppend,
-): Promise<void> {
-  // One statement checks the lease, sets progress and status, and holds the task's row lock
-  // until commit: two appends for one lease run one after the other (sequence numbers and
-  // the byte bound stay exact).
-  const touch: Record<string, unknown> = { log_seq: sql`log_seq` };
-  if (a.progress !== undefined) touch.progress = a.progress;
-  if (a.status !== undefined) touch.status = a.status;
-  const task = await db
-    .updateTable('tasks')
-    .set(touch)
-    .where('lease', '=', a.lease)
-    .where('worker', '=', workerName)
-    .where('state', '=', 'rendering')
-    .returning(['job_id', 'idx', 'attempt', 'log_bytes', 'log_seq', 'log_batch'])
-    .executeTakeFirst();
-  if (!task) throw leaseLost(a.lease);
-  // A batch sent again (its number taken already): progress and status above, nothing more.
-  if (a.batch !== undefined && a.batch <= num(task.log_batch)) return;
-  let bytes = num(task.log_bytes);
-  let seq = num(task.log_seq);
-  const rows: Array<{ stream: string; text: string }> = [];
-  for (const chunk of a.chunks) {
-    if (bytes >= MAX_TASK_LOG_BYTES) break;
-    const size = Buffer.byteLength(chunk.text);
-    if (bytes + size <= MAX_TASK_LOG_BYTES) {
-      rows.push(chunk);
-      bytes += size;
-      continue;
-    }
-    const room = MAX_TASK_LOG_BYTES - bytes;
-    rows.push({ stream: chunk.stream, text: Buffer.from(chunk.text).subarray(0, room).toString() });
-    rows.push({
-      stream: 'system',
-      text: `\n[log trimmed: this attempt's log passed ${MAX_TASK_LOG_BYTES} bytes; later output is dropped]\n`,
-    });
-    bytes = MAX_TASK_LOG_BYTES;
-  }
-  if (rows.length > 0) {
-    await db
-      .insertInto('task_logs')
-      .values(
-        rows.map((r) => ({
-          job_id: task.job_id,
-          idx: task.idx,
-          attempt: task.attempt,
-          seq: ++seq,
-          at: now,
-          stream: r.stream,
-          text: r.text,
-        })),
-      )
-      .execute();
-  }
-  if (rows.length === 0 && a.batch === undefined) return;
-  await db
-    .updateTable('tasks')
-    .set({
-      log_bytes: bytes,
-      log_seq: seq,
-      ...(a.batch === undefined ? {} : { log_batch: a.batch }),
-    })
-    .where('job_id', '=', task.job_id)
-    .where('idx', '=', task.idx)
-    .execute();
 }
 
 /** Requeues every task a worker holds (it restarted, stopped or stalled). */

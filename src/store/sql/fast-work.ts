@@ -12,7 +12,7 @@ import type { TaskReport } from '../../core/worker-protocol.js';
 import type { NewEvent, WorkResult } from '../contract.js';
 import type { Dialect } from './dialect.js';
 import { recordEvent } from './events.js';
-import { newLease } from './ids.js';
+import { LEASE_SQL, newLeasePrefix } from './ids.js';
 import { releaseLimits, takeLimits } from './limits.js';
 import { json, num } from './rows.js';
 import type { Database } from './schema.js';
@@ -390,22 +390,21 @@ async function claimFrom(
   const held =
     jobLimits.length === 0 ? [] : await takeLimits(db, jobLimits, new Set(limits.keys()));
   if (!held) return 'limit';
-  const lease = newLease();
   const leaseExpiresAt = now + leaseTtlMs;
   const [task] = await exec(
-    `update tasks set state = 'rendering', worker = ?, lease = ?, lease_expires_at = ?,
+    `update tasks set state = 'rendering', worker = ?, lease = ${LEASE_SQL}, lease_expires_at = ?,
        held_limits = ?, attempt = attempt + 1, progress = 0, status = '', log_bytes = 0,
-       log_seq = 0, log_batch = 0, started_at = ?, finished_at = null
+       log_seq = 0, log_batch = 0, log_trim_seq = 0, started_at = ?, finished_at = null
      where job_id = ? and state = 'queued' and idx = (${TASK_CLAIM_SUBQUERY[dialect]})
-     returning idx, frames, attempt`,
-    [workerName, lease, leaseExpiresAt, JSON.stringify(held), now, jobId, jobId],
+     returning idx, frames, attempt, lease`,
+    [workerName, newLeasePrefix(jobId), leaseExpiresAt, JSON.stringify(held), now, jobId, jobId],
   );
   if (!task) {
     if (held.length > 0) await releaseLimits(db, JSON.stringify(held));
     return 'gone';
   }
   return {
-    lease,
+    lease: task.lease as string,
     leaseExpiresAt,
     jobId,
     jobName: job.name as string,

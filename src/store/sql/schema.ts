@@ -85,6 +85,8 @@ export interface TasksTable {
   log_seq: number;
   /** The last log batch number taken for this attempt (see `LogAppend.batch`). */
   log_batch: Generated<number>;
+  /** The sequence number of the attempt log's trim marker; 0 = not trimmed (migration 010). */
+  log_trim_seq: Generated<number>;
   started_at: number | null;
   finished_at: number | null;
 }

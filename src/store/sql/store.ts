@@ -50,7 +50,6 @@ import {
 } from '../contract.js';
 import type { Dialect } from './dialect.js';
 import {
-  appendLog,
   claim,
   fetchWorkerRow,
   report,
@@ -99,7 +98,28 @@ import { eventFromRow, jobFromRow, num, taskFromRow, tokenFromRow, workerFromRow
 import { LocalNotifier, type Notifier, type NotifyListener } from './notifier.js';
 import type { Database } from './schema.js';
 import { isDiskFull } from './disk-full.js';
+import { recordLeaseLoss } from './lease-loss.js';
+import { appendLog } from './task-log.js';
 import { isUniqueViolation, retryDelayMs } from './transient.js';
+
+/**
+ * Runs a worker's call; when it is refused for a lease that is no longer current (which it
+ * is before any write), runs `record` in the same transaction and returns the refusal for
+ * the caller to throw after COMMIT, instead of rolling the record back with it.
+ */
+async function refusingLateCalls(
+  call: () => Promise<void>,
+  record: () => Promise<void>,
+): Promise<DroverError | undefined> {
+  try {
+    await call();
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof DroverError && err.code === 'lease_lost')) throw err;
+    await record();
+    return err;
+  }
+}
 
 /** How long `health()` waits for `select 1`. */
 const HEALTH_TIMEOUT_MS = 2000;
@@ -640,7 +660,19 @@ export class SqlStore implements Store {
   }
 
   async reportTask(workerName: string, r: TaskReport): Promise<void> {
-    await this.tx((db, now) => report(db, this.kind, now, workerName, r));
+    // A refused report changes nothing but is recorded (`recordLeaseLoss`); the refusal
+    // reaches the caller after that record commits.
+    const refused = await this.tx((db, now) =>
+      refusingLateCalls(
+        () => report(db, this.kind, now, workerName, r),
+        () =>
+          recordLeaseLoss(db, this.kind, now, workerName, r.lease, {
+            kind: 'report',
+            outcome: r.outcome,
+          }),
+      ),
+    );
+    if (refused) throw refused;
   }
 
   /**
@@ -676,6 +708,10 @@ export class SqlStore implements Store {
           } catch (err) {
             if (!(err instanceof Error && 'code' in err && err.code === 'lease_lost')) throw err;
             reportError = { code: 'lease_lost', message: err.message };
+            await recordLeaseLoss(db, this.kind, now, workerName, r.lease, {
+              kind: 'report',
+              outcome: r.outcome,
+            });
           }
         }
         const task = wantTask
@@ -700,7 +736,15 @@ export class SqlStore implements Store {
   }
 
   async appendTaskLog(workerName: string, append: LogAppend): Promise<void> {
-    await this.tx((db, now) => appendLog(db, now, workerName, append), { wakes: false });
+    const refused = await this.tx(
+      (db, now) =>
+        refusingLateCalls(
+          () => appendLog(db, this.kind, now, workerName, append),
+          () => recordLeaseLoss(db, this.kind, now, workerName, append.lease, { kind: 'log' }),
+        ),
+      { wakes: false },
+    );
+    if (refused) throw refused;
   }
 
   // ── house keeping ─────────────────────────────────────────────────────────
