@@ -51,6 +51,7 @@ export interface RouteDef<
   Q extends z.ZodType = z.ZodType,
   B extends z.ZodType = z.ZodType,
   R extends z.ZodType = z.ZodType,
+  H extends z.ZodObject = z.ZodObject,
 > {
   /** The operation's name: the OpenAPI operationId and the handler's key. */
   name: string;
@@ -74,7 +75,7 @@ export interface RouteDef<
    */
   tokenInQuery?: boolean;
   /** Request headers the route reads (lower-case names), documented in OpenAPI. */
-  headers?: z.ZodObject;
+  headers?: H;
   /** Served at the site root instead of under `/api/v1` (the monitor's files). */
   root?: boolean;
 }
@@ -85,7 +86,8 @@ export function route<
   Q extends z.ZodType = z.ZodNever,
   B extends z.ZodType = z.ZodNever,
   R extends z.ZodType = z.ZodType,
->(def: RouteDef<P, Q, B, R>): RouteDef<P, Q, B, R> {
+  H extends z.ZodObject = z.ZodObject,
+>(def: RouteDef<P, Q, B, R, H>): RouteDef<P, Q, B, R, H> {
   return def;
 }
 
