@@ -126,6 +126,17 @@ describe.each(modes)('isolation: $label', ({ mode, run }) => {
     expect(rec.records.size).toBe(0);
   });
 
+  it.runIf(run)('leaves no cgroup or record behind for a program that cannot start', async () => {
+    const rec = recorder();
+    const isolation = detectIsolation({ mode, recorder: rec });
+    const task = isolation.spawn(['/nonexistent/renderer'], { env: process.env });
+    const error = await new Promise<Error>((r) => task.child.once('error', r));
+    expect(error.message).toMatch(/ENOENT/);
+    await task.release();
+    expect(rec.records.size).toBe(0);
+    if (task.record.cgroup) expect(existsSync(task.record.cgroup)).toBe(false);
+  });
+
   it.runIf(run)('kills the recorded groups of an earlier life of the worker', async () => {
     const rec = recorder();
     const isolation = detectIsolation({ mode, recorder: rec });
