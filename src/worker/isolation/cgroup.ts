@@ -141,11 +141,13 @@ function ownCgroupPath(): string | undefined {
 
 /** A cgroup path as a directory under the mount (undefined when the mount does not show it). */
 function cgroupDir(mount: { point: string; root: string }, path: string): string | undefined {
-  if (mount.root === '/') return join(mount.point, path);
-  if (path === mount.root || path.startsWith(`${mount.root}/`)) {
-    return join(mount.point, path.slice(mount.root.length));
-  }
-  return undefined;
+  let rel: string;
+  if (mount.root === '/') rel = path;
+  else if (path === mount.root || path.startsWith(`${mount.root}/`)) {
+    rel = path.slice(mount.root.length);
+  } else return undefined;
+  // No trailing slash (the hierarchy's root is `/`): one spelling per directory.
+  return join(mount.point, rel).replace(/(.)\/+$/, '$1');
 }
 
 /** Whether this process is in the cgroup at `dir` now. */
