@@ -21,7 +21,9 @@ export * from './types.js';
  * - **cgroup v2** (Linux, when the worker may create cgroups beside its own): each task
  *   process runs in its own cgroup; killing it writes `1` to `cgroup.kill`, which reaches
  *   every process in it — also a grandchild that called `setsid` and cleared its
- *   environment. No process can leave a cgroup without write access to the cgroup tree.
+ *   environment. Leaving it takes a write to another cgroup's `cgroup.procs`, which a
+ *   task running as the worker's user may do on purpose: such a process is still found
+ *   by its DROVER_TASK_GROUP marker (below) unless it also empties its environment.
  * - **process group + /proc scan** (Linux otherwise): the task leads its own process group
  *   and session; its descendants are whatever has that process group or session, or carries
  *   the task's `DROVER_TASK_GROUP` marker in its environment (`/proc/<pid>/environ`, which
