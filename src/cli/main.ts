@@ -98,6 +98,15 @@ program
     int(100, 3_600_000),
   )
   .option('--house-keeping-ms <ms>', 'house keeping interval (default 2000)', int(50, 600_000))
+  .option(
+    '--max-frames-user <n>',
+    'most frames in one job of a user token; admins are exempt (default 1000000)',
+    int(1, 1_000_000),
+  )
+  .option(
+    '--purge-deleted-after <duration>',
+    "delete a deleted job's tasks and logs this long after (e.g. 7d, 12h; default 7d)",
+  )
   .option('--plugins-dir <dir>', 'also load the event plugins in this folder')
   .option(
     '--output-root <dir>',

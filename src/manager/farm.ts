@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import { invalid } from '../core/errors.js';
+import { MAX_FRAMES_PER_JOB } from '../core/frames.js';
 import { prepareSubmission } from '../core/submission.js';
 import type { PluginHost } from '../events/host.js';
 import { PathMapper } from './path-mapper.js';
@@ -7,7 +10,7 @@ import type { Principal } from '../core/auth.js';
 import type { Job } from '../core/types.js';
 import type { TaskAssignment } from '../core/types.js';
 import type { TaskReport } from '../core/worker-protocol.js';
-import type { Store } from '../store/contract.js';
+import type { IdempotencyKey, Store } from '../store/contract.js';
 import type { ManagerSettings } from './config.js';
 import { WorkSignal } from './work-signal.js';
 
@@ -33,12 +36,34 @@ export class Farm {
     this.paths = new PathMapper(store);
   }
 
-  /** Submits a job; a user token submits as itself, whatever the body says. */
-  async submitJob(input: unknown, principal?: Principal): Promise<Job> {
+  /**
+   * Submits a job; a user token submits as itself, whatever the body says. The principal's
+   * role bounds the job's frames (`settings.maxFramesPerJob`; admins are exempt, the core's
+   * absolute bound applies to everyone). With `idempotencyKey`, a submission the same
+   * principal already made with that key (within 24 h) returns the first job instead of
+   * creating another; the key with a different body is refused (409).
+   */
+  async submitJob(
+    input: unknown,
+    principal?: Principal,
+    options: SubmitOptions = {},
+  ): Promise<Job> {
     const { submission, frames } = prepareSubmission(input);
+    const budget = frameBudget(this.settings, principal);
+    if (frames.length > budget) {
+      throw invalid(
+        'frames',
+        `the job has ${frames.length} frames; a ${principal?.role ?? 'user'} may submit at most ${budget} frames per job (ask an admin, or split the job)`,
+      );
+    }
     if (principal?.role === 'user') submission.user = principal.name;
     const holdFor = this.plugins?.holdFor(submission) ?? [];
-    const job = await this.store.createJob(submission, frames, { holdFor });
+    const job = await this.store.createJob(submission, frames, {
+      holdFor,
+      ...(options.idempotencyKey !== undefined
+        ? { idempotency: idempotencyOf(options.idempotencyKey, input, principal) }
+        : {}),
+    });
     if (holdFor.length > 0) this.plugins?.wake();
     else this.signal.wake();
     return job;
@@ -109,4 +134,70 @@ export class Farm {
       this.signal.wake();
     }
   }
+
+  /**
+   * One round of clean-up (bounded: ≈10,000 rows, in short transactions): tasks and logs of
+   * jobs deleted longer than `purgeDeletedAfterMs` ago, leftovers of creations a manager
+   * abandoned, expired idempotency keys. Returns whether more is left for the next round.
+   */
+  async purge(): Promise<boolean> {
+    const r = await this.store.purge({ deletedJobsAfterMs: this.settings.purgeDeletedAfterMs });
+    if (r.tasks > 0 || r.logs > 0 || r.creations > 0) {
+      this.log.info(
+        { tasks: r.tasks, logs: r.logs, jobs: r.jobs, abandonedCreations: r.creations },
+        'house keeping purged tasks',
+      );
+    }
+    return r.more;
+  }
+}
+
+export interface SubmitOptions {
+  /** The request's `Idempotency-Key`. */
+  idempotencyKey?: string;
+}
+
+/** The most frames one job of this principal may have. */
+export function frameBudget(settings: ManagerSettings, principal: Principal | undefined): number {
+  if (principal?.role === 'admin') return MAX_FRAMES_PER_JOB;
+  // Without a principal (`--no-auth`, in-process callers) the user's budget applies.
+  const budget = settings.maxFramesPerJob[principal?.role ?? 'user'];
+  return Math.min(
+    budget ?? settings.maxFramesPerJob.user ?? MAX_FRAMES_PER_JOB,
+    MAX_FRAMES_PER_JOB,
+  );
+}
+
+/** Idempotency keys: printable ASCII, at most 255 characters (a UUID, as the CLI sends, is 36). */
+const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;
+
+/**
+ * A key is the principal's own: the owner is the token (two tokens never share keys). The
+ * body hash covers the submission as sent, with object keys sorted, so the same JSON in
+ * another key order is the same submission.
+ */
+function idempotencyOf(
+  key: string,
+  input: unknown,
+  principal: Principal | undefined,
+): IdempotencyKey {
+  if (!IDEMPOTENCY_KEY.test(key)) {
+    throw invalid('Idempotency-Key', 'must be 1 to 255 printable ASCII characters');
+  }
+  return {
+    owner: principal ? `token:${principal.tokenId}` : 'anonymous',
+    key,
+    bodyHash: createHash('sha256').update(canonicalJson(input)).digest('hex'),
+  };
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
 }

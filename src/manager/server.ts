@@ -116,6 +116,9 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       // A manager that was down longer than a lease would otherwise expire every lease at
       // once, before the workers' next heartbeats: give them one lease's time to come back.
       if (Date.now() - startedAt >= settings.leaseTtlMs) await farm.houseKeeping();
+      // Deleted jobs' tasks, abandoned creations, expired idempotency keys: ≈10,000 rows at
+      // most per round, in short transactions, so a backlog never stalls the manager.
+      await farm.purge();
       if (Date.now() - lastCleaning >= settings.houseCleaningIntervalMs) {
         lastCleaning = Date.now();
         await host.houseCleaning();

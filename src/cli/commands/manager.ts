@@ -23,6 +23,19 @@ export interface ManagerCommandOptions {
   /** commander's `--no-auth`: false when given. */
   auth?: boolean;
 }
+  /** The most frames one job of a user token may have (admins are exempt). */
+  maxFramesUser?: number;
+  /** How long after deletion a job's tasks and logs are purged: `7d`, `12h`, `30m`, `0s`. */
+  purgeDeletedAfter?: string;
+}
+
+const DURATION_UNITS_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** A duration flag: a whole number and a unit (`7d`, `12h`, `30m`, `45s`), in milliseconds. */
+export function parseDuration(text: string, flag: string): number {
+  const m = /^(\d{1,6})([smhd])$/.exec(text.trim());
+  if (!m) throw invalid(flag, `"${text}" is not a duration like 7d, 12h, 30m or 45s`);
+  return Number(m[1]) * DURATION_UNITS_MS[m[2] as keyof typeof DURATION_UNITS_MS];
 
 function readPem(file: string, flag: string): Buffer {
   try {
@@ -56,6 +69,10 @@ export async function manager(o: ManagerCommandOptions): Promise<void> {
     },
     ...(o.pluginsDir ? { pluginsDir: resolve(o.pluginsDir) } : {}),
     ...(tls ? { tls } : {}),
+      ...(o.maxFramesUser !== undefined ? { maxFramesPerJob: { user: o.maxFramesUser } } : {}),
+      ...(o.purgeDeletedAfter !== undefined
+        ? { purgeDeletedAfterMs: parseDuration(o.purgeDeletedAfter, '--purge-deleted-after') }
+        : {}),
     outputRoots: (o.outputRoot ?? []).map((r) => resolve(r)),
     allowedHosts: o.allowHost ?? [],
     auth: o.auth !== false,

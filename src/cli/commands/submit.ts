@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { userInfo, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import type { DroverClient } from '../../client/index.js';
-import { invalid } from '../../core/errors.js';
+import { DroverError, invalid } from '../../core/errors.js';
 import type { JobSubmissionInput } from '../../core/job-spec.js';
 import type { Job } from '../../core/types.js';
 import { connect, type ConnectionOptions } from '../connection.js';
@@ -172,9 +173,48 @@ export async function waitForJob(
   return job;
 }
 
+export interface SubmitOnceOptions {
+  /** Default: a random UUID, one per invocation. */
+  idempotencyKey?: string;
+  /** Attempts when the manager cannot be reached, times out or answers 503 (default 3). */
+  attempts?: number;
+  /** Wait before the next attempt, times the attempt number (default 1 s). */
+  retryDelayMs?: number;
+  /** Told about each failed attempt that is tried again. */
+  onRetry?: (error: DroverError, attempt: number) => void;
+}
+
+/**
+ * Submits once per invocation, whatever happens on the wire: every attempt carries the same
+ * `Idempotency-Key`, so an attempt whose reply was lost (a timeout while a large job was
+ * still being inserted, a manager that failed over) and the retry that follows make one job
+ * — the manager answers the retry with the first attempt's job.
+ */
+export async function submitOnce(
+  client: DroverClient,
+  spec: JobSubmissionInput,
+  options: SubmitOnceOptions = {},
+): Promise<Job> {
+  const idempotencyKey = options.idempotencyKey ?? randomUUID();
+  const attempts = options.attempts ?? 3;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.submitJob(spec, { idempotencyKey });
+    } catch (err) {
+      const again = err instanceof DroverError && err.code === 'unavailable';
+      if (!again || attempt >= attempts) throw err;
+      options.onRetry?.(err, attempt);
+      await new Promise((r) => setTimeout(r, (options.retryDelayMs ?? 1000) * attempt));
+    }
+  }
+}
+
 export async function submit(o: SubmitOptions): Promise<void> {
   const client = connect(o);
-  const job = await client.submitJob(buildSubmission(o));
+  const job = await submitOnce(client, buildSubmission(o), {
+    onRetry: (err) =>
+      process.stderr.write(`${err.message}; trying again (same Idempotency-Key: no duplicate)\n`),
+  });
   if (o.json && !o.wait) return printJson(job);
   process.stdout.write(o.json ? '' : `${job.id}\n`);
   if (!o.wait) return;
