@@ -139,7 +139,7 @@ export class TaskRun {
     this.#system(
       end.report.outcome === 'completed'
         ? 'task completed'
-        : `task ${end.report.outcome}: ${end.report.message}`,
+        : `task ${end.report.outcome}: ${String(end.report.message)}`,
     );
     const { unsentBytes, spooled } = await this.#shipper.close(
       this.#deps.logFinalFlushMs,
