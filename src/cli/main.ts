@@ -390,7 +390,8 @@ demoCmd
   .option('--frames <n>', 'frames to render', int(2, 1000), 8)
   .option('--regions <list>', 'regions, comma-separated', 'us-west-2,eu-west-2')
   .option('--workers-per-region <n>', 'workers per region', int(1, 16), 2)
-  .option('--data <dir>', 'keep the farms here (default: a temporary folder)')
+  .option('--data <dir>', 'keep the farms here (default: a temporary folder, removed after)')
+  .option('--keep', 'keep the temporary farm folders (they hold tokens, logs and frames)')
   .option('--json', 'print {"disabled": {...}, "global": {...}}')
   .action((o: Parameters<typeof demoRace>[0]) => demoRace(o));
 

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { runGfsSim } from '../../gfs/simulated/index.js';
 import { runRaceScenario, type RaceScenario } from '../demo/race.js';
+import { CommandFailed } from '../errors.js';
 import { printJson } from '../output.js';
 
 export interface RaceCommandOptions {
@@ -9,6 +10,7 @@ export interface RaceCommandOptions {
   regions: string;
   workersPerRegion: number;
   data?: string;
+  keep?: boolean;
   json?: boolean;
 }
 
@@ -30,6 +32,9 @@ function summary(s: RaceScenario): string {
  * cannot).
  */
 export async function demoRace(o: RaceCommandOptions): Promise<void> {
+  // Ctrl-C stops the running scenario: its farm stops and its temporary folder is removed.
+  const abort = new AbortController();
+  const stop = () => abort.abort();
   const options = {
     regions: o.regions
       .split(',')
@@ -39,13 +44,27 @@ export async function demoRace(o: RaceCommandOptions): Promise<void> {
     frames: o.frames,
     syncDelayMs: o.syncDelay * 1000,
     ...(o.data ? { data: resolve(o.data) } : {}),
+    ...(o.keep ? { keep: true } : {}),
     ...(o.json ? {} : { log: (line: string) => process.stderr.write(`${line}\n`) }),
+    signal: abort.signal,
   };
-  const disabled = await runRaceScenario('disabled', options);
-  if (!o.json) process.stdout.write(`${summary(disabled)}\n`);
-  const global = await runRaceScenario('global', options);
-  if (o.json) return printJson({ disabled, global });
-  process.stdout.write(`${summary(global)}\n`);
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const disabled = await runRaceScenario('disabled', options);
+    if (!o.json) process.stdout.write(`${summary(disabled)}\n`);
+    const global = await runRaceScenario('global', options);
+    if (o.json) return printJson({ disabled, global });
+    process.stdout.write(`${summary(global)}\n`);
+  } catch (err) {
+    if (abort.signal.aborted) {
+      throw new CommandFailed('interrupted; the demo farms were stopped and removed', 130);
+    }
+    throw err;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
 }
 
 export interface GfsSimCommandOptions {

@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import pino from 'pino';
 import type { FarmEvent } from '../../core/types.js';
 import { GFS_PREFIX, startLocalFarm } from '../farm/local-farm.js';
+import { ensureWritableDirectory } from '../../store/sqlite/writable.js';
 
 export interface DevOptions {
   data: string;
@@ -49,6 +50,8 @@ export async function dev(o: DevOptions): Promise<void> {
     .split(',')
     .map((r) => r.trim())
     .filter(Boolean);
+  // Logs, the store, tokens and the simulated GFS live there: one clear line if it fails.
+  ensureWritableDirectory(data);
   const logger = pino(
     { name: 'drover' },
     pino.destination({ dest: join(data, 'logs', 'manager.log'), mkdir: true, sync: false }),

@@ -2,7 +2,7 @@ import { invalid } from '../../core/errors.js';
 import { jobStates, type JobAction } from '../../core/job-spec.js';
 import type { Job, Task } from '../../core/types.js';
 import { connect, type ConnectionOptions } from '../connection.js';
-import { formatDuration, formatTime, printJson, printTable } from '../output.js';
+import { formatDuration, formatTime, printJson, printTable, terminalSafe } from '../output.js';
 
 export interface ListOptions extends ConnectionOptions {
   json?: boolean;
@@ -96,7 +96,9 @@ export async function job(id: string, o: ListOptions): Promise<void> {
     rows.push(['elapsed', formatDuration((j.finishedAt ?? Date.now()) - j.startedAt)]);
   }
   const width = Math.max(...rows.map(([k]) => k.length));
-  process.stdout.write(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n');
+  process.stdout.write(
+    rows.map(([k, v]) => `${terminalSafe(k).padEnd(width)}  ${terminalSafe(v)}`).join('\n') + '\n',
+  );
 }
 
 export async function tasks(id: string, o: ListOptions): Promise<void> {
@@ -141,11 +143,11 @@ export async function jobAction(action: JobAction, ids: string[], o: ActionOptio
       });
       const t = await client.requeueTasks(id, indexes);
       if (o.json) printJson(t);
-      else process.stdout.write(`${id}: requeued tasks ${indexes.join(', ')}\n`);
+      else process.stdout.write(`${terminalSafe(id)}: requeued tasks ${indexes.join(', ')}\n`);
       continue;
     }
     const j = await client.jobAction(id, action);
     if (o.json) printJson(j);
-    else process.stdout.write(`${j.id}: ${j.state}\n`);
+    else process.stdout.write(`${terminalSafe(j.id)}: ${j.state}\n`);
   }
 }

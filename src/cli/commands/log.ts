@@ -1,6 +1,6 @@
 import { invalid } from '../../core/errors.js';
 import { connect, type ConnectionOptions } from '../connection.js';
-import { printJson } from '../output.js';
+import { printJson, terminalSafe } from '../output.js';
 
 export interface LogOptions extends ConnectionOptions {
   attempt?: number;
@@ -31,7 +31,8 @@ export async function log(ref: string, index: string | undefined, o: LogOptions)
     for (const c of page.chunks) {
       after = c.seq;
       if (o.json) all.push(c);
-      else (c.stream === 'stderr' ? process.stderr : process.stdout).write(c.text);
+      else
+        (c.stream === 'stderr' ? process.stderr : process.stdout).write(terminalSafe(c.text, true));
     }
     if (page.chunks.length > 0) continue;
     if (!o.follow) break;

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { invalid } from '../../core/errors.js';
 import pino from 'pino';
 import { startManager } from '../../manager/server.js';
+import { ensureWritableDirectory } from '../../store/sqlite/writable.js';
 
 export interface ManagerCommandOptions {
   data: string;
@@ -55,6 +56,8 @@ export async function manager(o: ManagerCommandOptions): Promise<void> {
     o.tlsCert && o.tlsKey
       ? { cert: readPem(o.tlsCert, '--tls-cert'), key: readPem(o.tlsKey, '--tls-key') }
       : undefined;
+  // The admin token (and the SQLite store, without --db) live there: one clear line now.
+  ensureWritableDirectory(resolve(o.data));
   const running = await startManager({
     dataDir: resolve(o.data),
     ...((o.db ?? process.env.DROVER_DB) ? { db: o.db ?? process.env.DROVER_DB } : {}),

@@ -1,7 +1,7 @@
 import { invalid } from '../../core/errors.js';
 import { roles, type Role } from '../../core/auth.js';
 import { connect, type ConnectionOptions } from '../connection.js';
-import { formatTime, printJson, printTable } from '../output.js';
+import { formatTime, printJson, printTable, terminalSafe } from '../output.js';
 
 export interface TokenOptions extends ConnectionOptions {
   json?: boolean;
@@ -21,8 +21,8 @@ export async function tokenCreate(
   if (o.json) return printJson(reply);
   process.stdout.write(`${reply.token}\n`);
   process.stderr.write(
-    `token ${reply.info.id} for ${reply.info.name} (${reply.info.role}${
-      reply.info.role === 'worker' ? `, as workers ${reply.info.workers}` : ''
+    `token ${reply.info.id} for ${terminalSafe(reply.info.name)} (${reply.info.role}${
+      reply.info.role === 'worker' ? `, as workers ${terminalSafe(reply.info.workers)}` : ''
     }); the secret above is not shown again\n`,
   );
 }
@@ -46,5 +46,5 @@ export async function tokenList(o: TokenOptions): Promise<void> {
 export async function tokenRevoke(id: string, o: TokenOptions): Promise<void> {
   const t = await connect(o).revokeToken(id);
   if (o.json) return printJson(t);
-  process.stdout.write(`revoked ${t.id} (${t.name}, ${t.role})\n`);
+  process.stdout.write(`revoked ${t.id} (${terminalSafe(t.name)}, ${t.role})\n`);
 }

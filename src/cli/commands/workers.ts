@@ -1,5 +1,5 @@
 import { connect, type ConnectionOptions } from '../connection.js';
-import { ago, printJson, printTable } from '../output.js';
+import { ago, printJson, printTable, terminalSafe } from '../output.js';
 
 export interface WorkersOptions extends ConnectionOptions {
   json?: boolean;
@@ -32,7 +32,7 @@ export async function setWorkerEnabled(
 ): Promise<void> {
   const w = await connect(o).setWorkerEnabled(name, enabled);
   if (o.json) return printJson(w);
-  process.stdout.write(`${w.name}: ${w.state}\n`);
+  process.stdout.write(`${terminalSafe(w.name)}: ${w.state}\n`);
 }
 
 export async function limits(o: WorkersOptions): Promise<void> {

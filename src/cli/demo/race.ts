@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -12,8 +12,12 @@ export interface RaceOptions {
   workersPerRegion: number;
   frames: number;
   syncDelayMs: number;
-  /** Keep each scenario's farm folder here (default: a temporary folder). */
+  /** Keep each scenario's farm folder here (default: a temporary folder, removed after). */
   data?: string;
+  /** Keep the temporary farm folders (they hold the farms' tokens, logs and frames). */
+  keep?: boolean;
+  /** Stops the scenario (Ctrl-C): its farm is stopped and its temporary folder removed. */
+  signal?: AbortSignal;
   log?: (line: string) => void;
 }
 
@@ -51,9 +55,11 @@ async function until<T>(
   what: string,
   check: () => Promise<T | undefined>,
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    signal?.throwIfAborted();
     const v = await check();
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -75,12 +81,25 @@ async function countFrames(dir: string): Promise<number> {
  * is inspected for collision folders and for the frames in the intended folder.
  */
 export async function runRaceScenario(plugin: PluginState, o: RaceOptions): Promise<RaceScenario> {
+  const temporary = !o.data;
   const data = o.data
     ? join(o.data, plugin)
     : await mkdtemp(join(tmpdir(), `drover-race-${plugin}-`));
+  try {
+    return await runIn(data, plugin, o);
+  } finally {
+    // The farm folder holds an admin token and worker tokens: a temporary one goes, whatever
+    // happened (an error, Ctrl-C), unless asked to keep it.
+    if (temporary && !o.keep) await rm(data, { recursive: true, force: true });
+    else o.log?.(`  gfs-sync ${plugin}: the farm is kept in ${data}`);
+  }
+}
+
+async function runIn(data: string, plugin: PluginState, o: RaceOptions): Promise<RaceScenario> {
   await mkdir(data, { recursive: true });
   const log = o.log ?? (() => undefined);
   const started = Date.now();
+  o.signal?.throwIfAborted();
   const farm = await startLocalFarm({
     data,
     host: '127.0.0.1',
@@ -103,6 +122,7 @@ export async function runRaceScenario(plugin: PluginState, o: RaceOptions): Prom
       async () =>
         (await describeSites(farm.gfsRoot, SHOW)).every((s) => s.exists) ? true : undefined,
       o.syncDelayMs * 4 + 10_000,
+      o.signal,
     );
     await service.plugins!.configure('gfs-sync', {
       state: plugin,
@@ -117,6 +137,7 @@ export async function runRaceScenario(plugin: PluginState, o: RaceOptions): Prom
       async () =>
         (await service.store.listWorkers()).length === farm.workers.size ? true : undefined,
       30_000,
+      o.signal,
     );
     log(`  gfs-sync ${plugin}: rendering ${o.frames} frames in ${o.regions.join(' and ')}…`);
     const job = await service.submitJob({
@@ -135,6 +156,7 @@ export async function runRaceScenario(plugin: PluginState, o: RaceOptions): Prom
         return j && ['completed', 'failed'].includes(j.state) ? j : undefined;
       },
       120_000 + o.syncDelayMs * 10,
+      o.signal,
     );
     // Let the global file system settle: every file has reached every site (or its copy).
     let last = '';
@@ -147,8 +169,10 @@ export async function runRaceScenario(plugin: PluginState, o: RaceOptions): Prom
         return stable ? true : undefined;
       },
       o.syncDelayMs * 10 + 30_000,
+      o.signal,
     ).catch(() => undefined);
     await new Promise((r) => setTimeout(r, o.syncDelayMs + 500));
+    o.signal?.throwIfAborted();
 
     const listings = await describeSites(farm.gfsRoot, SHOW);
     const sites: SiteReport[] = [];

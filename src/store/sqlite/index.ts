@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
@@ -6,6 +5,7 @@ import type { StoreOptions } from '../contract.js';
 import { migrate } from '../sql/migrate.js';
 import type { Database } from '../sql/schema.js';
 import { SqlStore } from '../sql/store.js';
+import { ensureWritableDirectory, unwritable } from './writable.js';
 
 /**
  * Kysely's SQLite driver prepares every statement on every call; re-preparing the claim
@@ -41,9 +41,15 @@ function withStatementCache(db: BetterSqlite3.Database, max = 512) {
  * power loss) at a fraction of FULL's fsync cost.
  */
 export function openSqliteDatabase(file: string): Kysely<Database> {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const sqlite = new BetterSqlite3(file);
-  sqlite.pragma('journal_mode = WAL');
+  if (file !== ':memory:') ensureWritableDirectory(dirname(file), "the store's folder");
+  let sqlite: BetterSqlite3.Database;
+  try {
+    sqlite = new BetterSqlite3(file);
+    // The first write: WAL mode needs the folder writable (for -wal and -shm files) too.
+    sqlite.pragma('journal_mode = WAL');
+  } catch (err) {
+    throw unwritable('the SQLite store', file, err);
+  }
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
