@@ -47,7 +47,8 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
   await db.schema
     .createIndex('jobs_deleted_unpurged')
     .on('jobs')
-    .column('id')
+    // `state` first: SQLite then prefers it to `jobs_by_state`, which holds every deleted job.
+    .columns(['state', 'id'])
     .where(sql.ref('state'), '=', 'deleted')
     .where(sql.ref('tasks_purged_at'), 'is', null)
     .execute();
