@@ -14,7 +14,7 @@ import { Farm, frameBudget } from './farm.js';
 const quiet = pino({ level: 'silent' });
 const DAY_MS = 24 * 60 * 60_000;
 
-const principal = (role: Role, tokenId = `t-${role}`, name = role): Principal => ({
+const principal = (role: Role, tokenId = `t-${role}`, name: string = role): Principal => ({
   tokenId,
   name,
   role,
@@ -74,7 +74,8 @@ describe('Farm: bounded submissions', () => {
       const first = await farm.submitJob(job('1-10', { priority: 60 }), alice, {
         idempotencyKey: 'a6f1c0de-0000-4000-8000-000000000001',
       });
-      const reordered = { priority: 60, frames: '1-10', ...job('1-10') };
+      // The same submission, its JSON keys in another order.
+      const reordered = Object.fromEntries(Object.entries(job('1-10', { priority: 60 })).reverse());
       const again = await farm.submitJob(reordered, alice, {
         idempotencyKey: 'a6f1c0de-0000-4000-8000-000000000001',
       });
