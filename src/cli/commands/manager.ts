@@ -23,7 +23,6 @@ export interface ManagerCommandOptions {
   allowHost?: string[];
   /** commander's `--no-auth`: false when given. */
   auth?: boolean;
-}
   /** The most frames one job of a user token may have (admins are exempt). */
   maxFramesUser?: number;
   /** How long after deletion a job's tasks and logs are purged: `7d`, `12h`, `30m`, `0s`. */
@@ -37,6 +36,7 @@ export function parseDuration(text: string, flag: string): number {
   const m = /^(\d{1,6})([smhd])$/.exec(text.trim());
   if (!m) throw invalid(flag, `"${text}" is not a duration like 7d, 12h, 30m or 45s`);
   return Number(m[1]) * DURATION_UNITS_MS[m[2] as keyof typeof DURATION_UNITS_MS];
+}
 
 function readPem(file: string, flag: string): Buffer {
   try {
@@ -69,13 +69,13 @@ export async function manager(o: ManagerCommandOptions): Promise<void> {
       ...(o.leaseTtlMs !== undefined ? { leaseTtlMs: o.leaseTtlMs } : {}),
       ...(o.stallAfterMs !== undefined ? { stallAfterMs: o.stallAfterMs } : {}),
       ...(o.houseKeepingMs !== undefined ? { houseKeepingIntervalMs: o.houseKeepingMs } : {}),
-    },
-    ...(o.pluginsDir ? { pluginsDir: resolve(o.pluginsDir) } : {}),
-    ...(tls ? { tls } : {}),
       ...(o.maxFramesUser !== undefined ? { maxFramesPerJob: { user: o.maxFramesUser } } : {}),
       ...(o.purgeDeletedAfter !== undefined
         ? { purgeDeletedAfterMs: parseDuration(o.purgeDeletedAfter, '--purge-deleted-after') }
         : {}),
+    },
+    ...(o.pluginsDir ? { pluginsDir: resolve(o.pluginsDir) } : {}),
+    ...(tls ? { tls } : {}),
     outputRoots: (o.outputRoot ?? []).map((r) => resolve(r)),
     allowedHosts: o.allowHost ?? [],
     auth: o.auth !== false,
