@@ -216,6 +216,10 @@ export const healthReply = z.object({
   version: z.string(),
   store: z.string(),
   detail: z.string(),
+  degraded: z
+    .enum(['disk_full'])
+    .optional()
+    .meta({ description: 'why the store refuses writes while it still reads (its disk is full)' }),
 });
 export const jobReply = z.object({ job });
 export const jobListReply = z.object({ jobs: z.array(job) });

@@ -1,4 +1,4 @@
-import { DroverError, type ErrorCode } from '../core/errors.js';
+import { DroverError, errorCodes, type ErrorCode } from '../core/errors.js';
 import type { ErrorReply } from '../core/api.js';
 
 /**
@@ -37,16 +37,7 @@ const codeByStatus: Record<number, ErrorCode> = {
   507: 'insufficient_storage',
 };
 
-const errorCodes = new Set<string>([
-  'invalid_input',
-  'not_found',
-  'conflict',
-  'lease_lost',
-  'unauthorized',
-  'forbidden',
-  'too_large',
-  'unavailable',
-]);
+const knownCodes = new Set<string>(errorCodes);
 
 /**
  * Errors raised before the request reached a manager: trying the next address cannot apply
@@ -181,7 +172,7 @@ export class Transport {
 
 function toDroverError(status: number, body: unknown, what: string): DroverError {
   const error = (body as Partial<ErrorReply> | undefined)?.error;
-  if (error && typeof error.code === 'string' && errorCodes.has(error.code)) {
+  if (error && typeof error.code === 'string' && knownCodes.has(error.code)) {
     return new DroverError(
       error.code,
       typeof error.message === 'string' ? error.message : `${what} failed (${status})`,

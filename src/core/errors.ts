@@ -3,16 +3,28 @@
  * layer maps codes to status codes once (`src/manager/http/errors.ts`) and the CLI maps
  * them to exit codes once (`src/cli/errors.ts`).
  */
-export type ErrorCode =
-  | 'invalid_input'
-  | 'not_found'
-  | 'conflict'
-  | 'lease_lost'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'too_large'
-  | 'unavailable'
-  | 'insufficient_storage';
+export const errorCodes = [
+  'invalid_input',
+  'not_found',
+  'conflict',
+  'lease_lost',
+  'unauthorized',
+  'forbidden',
+  'too_large',
+  'unavailable',
+  'insufficient_storage',
+] as const;
+export type ErrorCode = (typeof errorCodes)[number];
+
+/**
+ * Codes that mean "nothing was changed and the same request may succeed later" (the manager
+ * or its store is unreachable, its disk is full): a worker keeps its results and retries.
+ */
+export function isTemporary(
+  code: string | undefined,
+): code is undefined | 'unavailable' | 'insufficient_storage' {
+  return code === undefined || code === 'unavailable' || code === 'insufficient_storage';
+}
 
 export class DroverError extends Error {
   readonly code: ErrorCode;

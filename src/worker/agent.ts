@@ -2,7 +2,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { DroverClient } from '../client/index.js';
-import { DroverError } from '../core/errors.js';
+import { DroverError, isTemporary } from '../core/errors.js';
 import type { TaskAssignment, WorkerCapabilities } from '../core/types.js';
 import type { TaskReportInput, WorkerRegistrationInput } from '../core/worker-protocol.js';
 import { findApp as findBuiltInApp } from './apps/index.js';
@@ -336,7 +336,7 @@ export class WorkerAgent {
         );
       } catch (error) {
         const code = codeOf(error);
-        if (code === undefined || code === 'unavailable') return 'unreachable';
+        if (isTemporary(code)) return 'unreachable';
         if (fatalCodes.has(code) && code !== 'invalid_input') throw error;
         this.#recordRefused(result, error instanceof Error ? error.message : String(error));
       }
@@ -360,7 +360,7 @@ export class WorkerAgent {
         spool.shiftLog(lease);
       } catch (error) {
         const code = codeOf(error);
-        if (code === undefined || code === 'unavailable') return 'unreachable';
+        if (isTemporary(code)) return 'unreachable';
         if (code === 'lease_lost') return 'refused';
         if (code === 'not_found') {
           if (starting) return 'refused';
@@ -572,7 +572,7 @@ export class WorkerAgent {
           continue;
         }
         const delay = this.#backoff(failures++);
-        if (code === undefined || code === 'unavailable') {
+        if (isTemporary(code)) {
           log.warn({ err: error, retryInMs: delay }, 'cannot reach the manager');
         } else {
           // Refused as it is (invalid_input, too_large): sending it again cannot succeed.
@@ -651,7 +651,7 @@ export class WorkerAgent {
       return true;
     } catch (error) {
       const code = codeOf(error);
-      if (code === undefined || code === 'unavailable') {
+      if (isTemporary(code)) {
         log.warn({ err: error }, 'cannot reach the manager to report a task');
         return false;
       }

@@ -1,4 +1,4 @@
-import { DroverError } from '../core/errors.js';
+import { DroverError, isTemporary } from '../core/errors.js';
 import type { LogAppendInput } from '../core/worker-protocol.js';
 import { backoffDelay, sleep } from './backoff.js';
 import { LogBuffer, type LogBatch, type LogStream } from './log-buffer.js';
@@ -224,9 +224,7 @@ export class LogShipper {
         }
         this.#options.onError?.(error);
         const retryable =
-          !(error instanceof DroverError) ||
-          error.code === 'unavailable' ||
-          error.code === 'not_found';
+          !(error instanceof DroverError) || isTemporary(error.code) || error.code === 'not_found';
         if (retryable) {
           if (spool) {
             if (!fromSpool && batch.chunks.length > 0) spool.write(batch);

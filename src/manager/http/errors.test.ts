@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { insufficientStorage } from '../../core/errors.js';
@@ -16,7 +16,9 @@ function app() {
       done();
     },
   });
-  const server = Fastify({ loggerInstance: pino({ level: 'info' }, sink) });
+  const server = Fastify({
+    loggerInstance: pino({ level: 'info' }, sink),
+  }) as unknown as FastifyInstance;
   installErrorHandler(server);
   server.post('/typed', () => {
     throw insufficientStorage();

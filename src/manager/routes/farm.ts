@@ -11,12 +11,19 @@ type FarmHandlers = Pick<
 export function farmHandlers(farm: Farm): FarmHandlers {
   const store = farm.store;
   return {
-    // 503 while the store is unreachable (e.g. PostgreSQL restarting): load balancers and
-    // workers with several manager addresses move to another manager meanwhile.
+    // 503 while the store is unreachable (e.g. PostgreSQL restarting) or refuses writes (its
+    // disk is full: `degraded`): load balancers and workers with several manager addresses
+    // move to another manager meanwhile.
     health: async ({ reply }) => {
       const health = await store.health();
       if (!health.ok) reply.status(503);
-      return { ok: health.ok, version: VERSION, store: store.kind, detail: health.detail };
+      return {
+        ok: health.ok,
+        version: VERSION,
+        store: store.kind,
+        detail: health.detail,
+        ...(health.degraded ? { degraded: health.degraded } : {}),
+      };
     },
 
     // Who this token is: the monitor goes read-only for a read-only token.
