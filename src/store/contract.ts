@@ -151,7 +151,8 @@ export interface Store {
    * Listens for notifications from every process sharing the store (PostgreSQL
    * LISTEN/NOTIFY; in process on SQLite); returns the function that stops listening. The
    * store notifies `WORK_CHANNEL` after each committed change that may make work
-   * dispatchable. A notification is a hint: listeners re-read the store, and still poll,
+   * dispatchable, and `SETTINGS_CHANNEL` after each committed change to a plugin's settings,
+   * a path mapping, a limit or a token. A notification is a hint: listeners re-read the store, and still poll,
    * since notifications sent while a connection is down are lost.
    */
   onNotify(listener: (channel: string) => void): () => void;
@@ -176,6 +177,15 @@ export interface StoreHealth {
 
 /** The channel the store notifies after a change that may make work dispatchable. */
 export const WORK_CHANNEL = 'drover_work';
+
+/**
+ * The channel the store notifies after a committed change to a setting every manager caches:
+ * an event plugin's state or configuration, a path mapping, a limit, a token (created or
+ * revoked). Each manager re-reads (or forgets) what it keeps of them when it hears it, so a
+ * change made through one manager is in force on all within a second; they also re-read
+ * every few seconds, in case a notification was lost.
+ */
+export const SETTINGS_CHANNEL = 'drover_settings';
 
 export interface CreateJobOptions {
   /** Event plugins whose job-submitted handlers must finish before the job may render. */

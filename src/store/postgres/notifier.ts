@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { WORK_CHANNEL } from '../contract.js';
+import { SETTINGS_CHANNEL, WORK_CHANNEL } from '../contract.js';
 import { checkChannel, deliver, type Notifier, type NotifyListener } from '../sql/notifier.js';
 
 /**
@@ -21,7 +21,11 @@ const MAX_BACKOFF_MS = 5000;
  */
 export class PgNotifier implements Notifier {
   private readonly listeners = new Set<NotifyListener>();
-  private readonly seen = new Set<string>([WORK_CHANNEL]);
+  /**
+   * Channels delivered after a reconnect (what was sent meanwhile is lost): the work and
+   * settings channels always, so a manager looks for work and re-reads its settings at once.
+   */
+  private readonly seen = new Set<string>([WORK_CHANNEL, SETTINGS_CHANNEL]);
   private readonly dead = new WeakSet<pg.Client>();
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly queued = new Map<string, Promise<void>>();

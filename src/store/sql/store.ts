@@ -31,6 +31,7 @@ import type {
 import {
   DEFAULT_LEASE_TTL_MS,
   MAX_PAGE,
+  SETTINGS_CHANNEL,
   WORK_CHANNEL,
   type StoreHealth,
   type EventQuery,
@@ -240,6 +241,11 @@ export class SqlStore implements Store {
   /** Best effort: a lost wake-up costs a long-polling claim one poll interval. */
   private wake(): void {
     this.notifier.notify(WORK_CHANNEL).catch(() => undefined);
+  }
+
+  /** After a committed settings change; best effort: managers also re-read every few seconds. */
+  private settingsChanged(): void {
+    this.notifier.notify(SETTINGS_CHANNEL).catch(() => undefined);
   }
 
   // ── jobs ──────────────────────────────────────────────────────────────────
@@ -830,7 +836,7 @@ export class SqlStore implements Store {
   // ── limits ────────────────────────────────────────────────────────────────
 
   async setLimit(name: string, max: number): Promise<LimitUsage> {
-    return this.tx(async (db) => {
+    const limit = await this.tx(async (db) => {
       await db
         .insertInto('limits')
         .values({ name, max, in_use: 0 })
@@ -843,6 +849,8 @@ export class SqlStore implements Store {
         .executeTakeFirstOrThrow();
       return { name: row.name, max: num(row.max), inUse: num(row.in_use) };
     });
+    this.settingsChanged();
+    return limit;
   }
 
   async listLimits(): Promise<LimitUsage[]> {
@@ -876,6 +884,7 @@ export class SqlStore implements Store {
         .onConflict((oc) => oc.column('name').doUpdateSet(values))
         .execute(),
     );
+    this.settingsChanged();
     return { ...settings, updatedAt };
   }
 
@@ -934,6 +943,7 @@ export class SqlStore implements Store {
         .returning('id')
         .executeTakeFirstOrThrow(),
     );
+    this.settingsChanged();
     return { ...rule, id: num(row.id) };
   }
 
@@ -942,6 +952,7 @@ export class SqlStore implements Store {
       this.db.deleteFrom('path_mappings').where('id', '=', id).executeTakeFirst(),
     );
     if (Number(r.numDeletedRows) === 0) throw notFound(`path mapping ${id}`);
+    this.settingsChanged();
   }
 
   // ── event log ─────────────────────────────────────────────────────────────
@@ -1015,6 +1026,8 @@ export class SqlStore implements Store {
       if (isUniqueViolation(err)) throw taken();
       throw err;
     }
+    // A manager may have cached this hash as unknown.
+    this.settingsChanged();
     return info;
   }
 
@@ -1039,7 +1052,7 @@ export class SqlStore implements Store {
   }
 
   async revokeToken(id: string): Promise<TokenInfo> {
-    return this.tx(
+    const info = await this.tx(
       async (db, now) => {
         const row = await db
           .updateTable('tokens')
@@ -1053,6 +1066,8 @@ export class SqlStore implements Store {
       },
       { wakes: false },
     );
+    this.settingsChanged();
+    return info;
   }
 
   // ── several managers ──────────────────────────────────────────────────────
