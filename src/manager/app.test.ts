@@ -138,7 +138,10 @@ describe('HTTP API (in process)', () => {
     const log = (await get(`/jobs/${job.id}/tasks/0/log`)).json<{
       chunks: Array<{ text: string }>;
     }>();
-    expect(log.chunks.map((c) => c.text)).toEqual(['hi\n']);
+    // The refused report is recorded at the end of the attempt's log.
+    expect(log.chunks.map((c) => c.text)[0]).toBe('hi\n');
+    expect(log.chunks).toHaveLength(2);
+    expect(log.chunks[1]!.text).toMatch(/lease/i);
     const logs = await post('/workers/w1/logs', {
       lease,
       chunks: [{ stream: 'stdout', text: 'late' }],

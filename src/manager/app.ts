@@ -52,7 +52,7 @@ export function buildApp(farm: Farm, logger: Logger, options: AppOptions): Fasti
     forceCloseConnections: true,
     // Long path parameters reach the route, whose schema answers 400 naming the parameter
     // (the router's own limit of 100 answered 404 "no route").
-    routerOptions: { maxParamLength: 2048 },
+    routerOptions: { maxParamLength: 16_384 },
     // Only declared routes: no HEAD twins the contract does not know.
     exposeHeadRoutes: false,
     // The router's own refusals (bad URL encoding) in the same error shape as everything else.
