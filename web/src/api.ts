@@ -3,6 +3,7 @@
  * contract (`src/api/`), the same declarations the server is built from. Only types come
  * from `src/core`; nothing of the server is bundled.
  */
+import './zod-jitless.js';
 import {
   requestOf,
   type RouteDef,
