@@ -50,7 +50,9 @@ describe('event plugin host', () => {
       pluginInfo: { executable: '/bin/true' },
       ...input,
     });
-    const job = await store.createJob(submission, frames, { holdFor: host.holdFor(submission) });
+    const job = await store.createJob(submission, frames, {
+      holdFor: await host.holdFor(submission),
+    });
     host.wake();
     return job;
   }

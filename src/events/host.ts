@@ -37,8 +37,11 @@ const workerHandlers: Partial<Record<EventType, HandlerName>> = {
 };
 
 const BATCH = 200;
-/** How stale a plugin's settings may be on a manager other than the one that saved them. */
-const SETTINGS_TTL_MS = 2_000;
+/**
+ * How often every manager re-reads plugin settings without being told to: the safety net for
+ * a settings notification that was lost (sent while its listening connection was down).
+ */
+export const SETTINGS_REREAD_MS = 5_000;
 
 interface Running {
   plugin: EventPlugin;
@@ -62,6 +65,8 @@ export interface PluginHostOptions {
    * database, each plugin's consumer runs on one of them at a time. Default: always.
    */
   lead?: (role: string) => Promise<boolean>;
+  /** How often settings are re-read without a notification (ms; default `SETTINGS_REREAD_MS`). */
+  settingsRereadMs?: number;
 }
 
 /**
@@ -78,6 +83,9 @@ export class PluginHost {
   private loops: Array<Promise<void>> = [];
   private timers = new Set<NodeJS.Timeout>();
   private wakers = new Set<() => void>();
+  private reread: NodeJS.Timeout | undefined;
+  private reloading: Promise<void> | undefined;
+  private reloadQueued: Promise<void> | undefined;
 
   constructor(private readonly options: PluginHostOptions) {
     this.store = options.store;
@@ -112,27 +120,53 @@ export class PluginHost {
       });
     }
     for (const r of this.running.values()) this.loops.push(this.consume(r));
+    this.reread = setInterval(() => {
+      this.reloadSettings().catch((err: unknown) =>
+        this.log.warn({ err }, 'could not re-read event plugin settings; trying again later'),
+      );
+    }, this.options.settingsRereadMs ?? SETTINGS_REREAD_MS);
+    this.reread.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.reread);
     this.wake();
     await Promise.all(this.loops);
+    await this.reloading?.catch(() => undefined);
+    await this.reloadQueued?.catch(() => undefined);
   }
 
-  private settingsLoadedAt = Date.now();
-
   /**
-   * Re-reads plugin states and configurations every few seconds: with several managers, a
-   * plugin configured through another one takes effect here too.
+   * Re-reads every plugin's state and configuration from the store, on every manager whether
+   * or not it runs that plugin's consumer: the manager calls it when the store's settings
+   * channel says another manager (or this one) saved a change, and the host every
+   * `SETTINGS_REREAD_MS` in case a notification was lost. Calls while a read is under way are
+   * answered by one more read after it, so a change committed meanwhile is never missed.
    */
-  private async refreshSettings(): Promise<void> {
-    if (Date.now() - this.settingsLoadedAt < SETTINGS_TTL_MS) return;
-    this.settingsLoadedAt = Date.now();
+  reloadSettings(): Promise<void> {
+    if (this.reloadQueued) return this.reloadQueued;
+    if (this.reloading) {
+      this.reloadQueued = this.reloading
+        .catch(() => undefined)
+        .then(() => {
+          this.reloadQueued = undefined;
+          return this.reloadSettings();
+        });
+      return this.reloadQueued;
+    }
+    this.reloading = this.readSettings().finally(() => {
+      this.reloading = undefined;
+    });
+    return this.reloading;
+  }
+
+  private async readSettings(): Promise<void> {
     for (const s of await this.store.listPluginSettings()) {
       const r = this.running.get(s.name);
       if (!r) continue;
       r.state = s.state;
+      // Entries added since the configuration was saved get their defaults.
       r.config = { ...defaultConfig(r.plugin.config), ...s.config };
     }
   }
@@ -145,10 +179,19 @@ export class PluginHost {
   /**
    * The plugins whose job-submitted handlers will run for this submission: the job is held
    * until they have (Deadline leaves a window where the job is queued first; Drover does not).
+   * Decided from the plugins' states as saved in the store now, never from this manager's
+   * cache: with several managers, whichever receives a submission decides alike, even right
+   * after a state changed through another (one read of a table of a few rows).
    */
-  holdFor(submission: JobSubmission): string[] {
+  async holdFor(submission: JobSubmission): Promise<string[]> {
+    const saved = new Map((await this.store.listPluginSettings()).map((s) => [s.name, s.state]));
     return [...this.running.values()]
-      .filter((r) => r.plugin.handlers.onJobSubmitted && this.applies(r, submission.eventOptIns))
+      .filter((r) => {
+        const state = saved.get(r.plugin.name) ?? r.plugin.defaultState ?? 'disabled';
+        return (
+          r.plugin.handlers.onJobSubmitted && applies(state, r.plugin.name, submission.eventOptIns)
+        );
+      })
       .map((r) => r.plugin.name);
   }
 
@@ -166,6 +209,8 @@ export class PluginHost {
     changes: { state?: PluginState; config?: Record<string, unknown> },
   ): Promise<PluginView> {
     const r = this.get(name);
+    // Changes apply to the saved configuration, which another manager may have changed.
+    await this.reloadSettings();
     const config = changes.config
       ? applyConfig(r.plugin.config, r.config, changes.config)
       : r.config;
@@ -211,7 +256,7 @@ export class PluginHost {
   }
 
   private applies(r: Running, eventOptIns: readonly string[]): boolean {
-    return r.state === 'global' || (r.state === 'opt-in' && eventOptIns.includes(r.plugin.name));
+    return applies(r.state, r.plugin.name, eventOptIns);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -237,7 +282,6 @@ export class PluginHost {
           await this.sleep(this.pollMs * 5);
           continue;
         }
-        await this.refreshSettings();
         // Another manager may have moved the cursor while this one did not lead.
         r.cursor = Math.max(r.cursor, (await this.store.fetchCursor(consumer)) ?? r.cursor);
         events = await this.store.listEvents({ after: r.cursor, limit: BATCH });
@@ -272,6 +316,9 @@ export class PluginHost {
       if (e.type === 'job.submitted') {
         if (!job.heldFor.includes(name)) return false;
         // Held for this plugin at submission: run it if it still applies, and always let go.
+        // "Still applies" is read afresh: the settings notification that enabled the plugin
+        // may reach this manager after the job's own wake-up does.
+        await this.reloadSettings();
         if (!h.onJobSubmitted || !this.applies(r, job.eventOptIns)) {
           await this.store.releaseHold(job.id, name);
         } else {
@@ -366,7 +413,7 @@ export class PluginHost {
         const { submission, frames } = prepareSubmission(input);
         const job = await store.createJob(submission, frames, {
           prerequisiteOf: forJobId,
-          holdFor: this.holdFor(submission),
+          holdFor: await this.holdFor(submission),
         });
         this.wake();
         this.options.onWork?.();
@@ -386,4 +433,9 @@ export class PluginHost {
       },
     };
   }
+}
+
+/** Whether a plugin in `state` handles a job with these opt-ins. */
+function applies(state: PluginState, plugin: string, eventOptIns: readonly string[]): boolean {
+  return state === 'global' || (state === 'opt-in' && eventOptIns.includes(plugin));
 }

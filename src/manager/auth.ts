@@ -10,8 +10,9 @@ export function hashToken(secret: string): string {
 }
 
 /**
- * Cached lookups: a revoked token stops working within this long on every manager (open
- * event streams re-check their token at the same pace).
+ * Cached lookups, kept at most this long: the safety net for a lost settings notification
+ * (a revocation through any manager clears every manager's cache when it is heard, within a
+ * second). Open event streams re-check their token at the same pace.
  */
 export const CACHE_MS = 5_000;
 const MAX_CACHE = 10_000;
@@ -22,6 +23,8 @@ const MAX_CACHE = 10_000;
  */
 export class Authenticator implements AccessControl {
   private cache = new Map<string, { principal: Principal | undefined; at: number }>();
+  /** Bumped by `forget`: a lookup that started before it is not cached. */
+  private generation = 0;
 
   constructor(private readonly store: Store) {}
 
@@ -42,18 +45,26 @@ export class Authenticator implements AccessControl {
 
   async revoke(id: string): Promise<TokenInfo> {
     const info = await this.store.revokeToken(id);
-    this.cache.clear();
+    this.forget();
     return info;
+  }
+
+  /** Drops every cached lookup (a token was created or revoked, here or through another manager). */
+  forget(): void {
+    this.cache.clear();
+    this.generation++;
   }
 
   async principal(secret: string): Promise<Principal | undefined> {
     const hash = hashToken(secret);
     const hit = this.cache.get(hash);
     if (hit && Date.now() - hit.at < CACHE_MS) return hit.principal;
+    const generation = this.generation;
     const token = await this.store.findToken(hash);
     const principal = token
       ? { tokenId: token.id, name: token.name, role: token.role, workers: token.workers }
       : undefined;
+    if (generation !== this.generation) return principal;
     if (this.cache.size >= MAX_CACHE) this.cache.clear();
     this.cache.set(hash, { principal, at: Date.now() });
     return principal;

@@ -57,7 +57,9 @@ export class Farm {
       );
     }
     if (principal?.role === 'user') submission.user = principal.name;
-    const holdFor = this.plugins?.holdFor(submission) ?? [];
+    // From the plugin settings in the store now, not a cache: the hold never depends on
+    // which manager received the submission.
+    const holdFor = this.plugins ? await this.plugins.holdFor(submission) : [];
     const job = await this.store.createJob(submission, frames, {
       holdFor,
       ...(options.idempotencyKey !== undefined

@@ -2,7 +2,10 @@ import { mapTaskPaths, rulesFor, type PathMapping } from '../core/path-mapping.j
 import type { TaskAssignment } from '../core/types.js';
 import type { Store } from '../store/contract.js';
 
-/** Rules are re-read this often even without a change through this manager (others may write). */
+/**
+ * Rules are re-read this often even without a notification: the safety net for a settings
+ * notification that was lost (the manager invalidates the rules whenever it hears one).
+ */
 const RULES_TTL_MS = 5_000;
 
 /**
@@ -12,12 +15,16 @@ const RULES_TTL_MS = 5_000;
 export class PathMapper {
   private rules: PathMapping[] = [];
   private loadedAt = -Infinity;
+  /** Bumped by `invalidate`: a read that started before it must not be kept as current. */
+  private generation = 0;
   private workers = new Map<string, { region: string; os: string }>();
 
   constructor(private readonly store: Store) {}
 
+  /** Forgets the rules (a path mapping changed, here or through another manager). */
   invalidate(): void {
     this.loadedAt = -Infinity;
+    this.generation++;
   }
 
   forgetWorker(name: string): void {
@@ -26,7 +33,11 @@ export class PathMapper {
 
   async listRules(): Promise<PathMapping[]> {
     if (Date.now() - this.loadedAt > RULES_TTL_MS) {
-      this.rules = await this.store.listPathMappings();
+      const generation = this.generation;
+      const rules = await this.store.listPathMappings();
+      // Invalidated while reading: these rules answer this call but are not kept.
+      if (generation !== this.generation) return rules;
+      this.rules = rules;
       this.loadedAt = Date.now();
     }
     return this.rules;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
-import { WORK_CHANNEL, type Store } from '../store/contract.js';
+import { SETTINGS_CHANNEL, WORK_CHANNEL, type Store } from '../store/contract.js';
 import { openStore } from '../store/open.js';
 import { buildApp } from './app.js';
 import { Authenticator, ensureAdminToken } from './auth.js';
@@ -83,15 +83,28 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     // With several managers on one database, each plugin consumes on one of them at a time.
     lead: (role) => store.tryLead(role, id, LEAD_TTL_MS),
   });
-  // Another manager's commit may have made work: wake long-polling claims and plugins here.
+  const auth = options.auth === false ? undefined : new Authenticator(store);
   const unsubscribe = store.onNotify((channel) => {
-    if (channel !== WORK_CHANNEL) return;
-    farm.signal.wake();
-    host.wake();
+    if (channel === WORK_CHANNEL) {
+      // Another manager's commit may have made work: wake long-polling claims and plugins.
+      farm.signal.wake();
+      host.wake();
+    } else if (channel === SETTINGS_CHANNEL) {
+      // A plugin's settings, a path mapping, a limit or a token changed through some manager:
+      // re-read or forget what this one keeps, so the change is in force here within a
+      // second (each also re-reads every few seconds, in case a notification is lost).
+      // Limits are read by each claim's own SQL: nothing of them is kept here.
+      host
+        .reloadSettings()
+        .catch((err: unknown) =>
+          logger.warn({ err }, 'could not re-read event plugin settings; trying again later'),
+        );
+      farm.paths.invalidate();
+      auth?.forget();
+    }
   });
   await host.start();
   farm.plugins = host;
-  const auth = options.auth === false ? undefined : new Authenticator(store);
   const adminToken = auth ? await ensureAdminToken(store, auth, options.dataDir) : undefined;
   if (!auth) {
     logger.warn(

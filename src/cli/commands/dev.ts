@@ -82,8 +82,12 @@ export async function dev(o: DevOptions): Promise<void> {
   say(
     `  gfs      ${GFS_PREFIX} is a simulated global file system, one site per region, synced after ${o.syncDelay}s (${farm.gfsRoot})`,
   );
+  // On by default: jobs with output folders on /gfs/ get their folders made and synced to
+  // every region first, so a first multi-region render does not split across folders.
   say(
-    `  gfs-sync ${gfsSync?.state ?? 'not loaded'} (turn it on: npx drover plugin state gfs-sync global)`,
+    gfsSync?.state === 'global'
+      ? '  gfs-sync global: output folders are made and synced to every region before a job renders (turn it off: npx drover plugin state gfs-sync disabled)'
+      : `  gfs-sync ${gfsSync?.state ?? 'not loaded'} (turn it on: npx drover plugin state gfs-sync global)`,
   );
   say(`  logs     ${farm.logDir}`);
   if (manager.auth) {

@@ -111,6 +111,9 @@ async function runIn(data: string, plugin: PluginState, o: RaceOptions): Promise
     logger: pino({ level: 'silent' }),
     settings: FAST,
     workerLogLevel: 'warn',
+    // Explicitly: a local farm turns gfs-sync on by default, and the unprotected case is the
+    // point of the first scenario.
+    gfsSync: plugin,
   });
   try {
     const { farm: service } = farm.manager;

@@ -18,6 +18,7 @@ import {
   type SimulatedGfsLayout,
 } from '../../gfs/simulated/index.js';
 import { DroverError } from '../../core/errors.js';
+import type { PluginState } from '../../core/plugin-config.js';
 import type { ManagerSettings } from '../../manager/config.js';
 import { startManager, type RunningManager } from '../../manager/server.js';
 
@@ -43,6 +44,12 @@ export interface LocalFarmOptions {
   workerLogLevel?: string;
   /** Folders besides the simulated GFS the monitor may show rendered images from. */
   outputRoots?: readonly string[];
+  /**
+   * The gfs-sync plugin's state. Default: `global` on a farm folder whose store has no state
+   * saved for it yet (a newcomer's first multi-region render is protected from the
+   * output-folder race); a state saved since (`drover plugin state gfs-sync …`) is kept.
+   */
+  gfsSync?: PluginState;
 }
 
 export interface LocalFarm {
@@ -57,8 +64,9 @@ export interface LocalFarm {
 /**
  * A farm on this machine: a manager on an embedded SQLite file, a simulated multi-region
  * global file system (one site per region, with its replicator), path-mapping rules from
- * `/gfs/` to each region's site, the gfs-sync plugin pointed at the simulated GFS, and
- * worker processes in every region. Used by `drover dev` and `drover demo race`.
+ * `/gfs/` to each region's site, the gfs-sync plugin pointed at the simulated GFS (and on,
+ * unless told otherwise or turned off before), and worker processes in every region. Used by
+ * `drover dev` and `drover demo race`.
  */
 export async function startLocalFarm(o: LocalFarmOptions): Promise<LocalFarm> {
   const logDir = join(o.data, 'logs');
@@ -100,7 +108,13 @@ export async function startLocalFarm(o: LocalFarmOptions): Promise<LocalFarm> {
     }
   }
   manager.farm.paths.invalidate();
-  await manager.farm.plugins?.configure('gfs-sync', { config: { gfs: 'simulated', gfsRoot } });
+  // Before any worker starts, so no job of this farm is ever handed out unprotected.
+  const saved = (await store.listPluginSettings()).some((s) => s.name === 'gfs-sync');
+  const gfsSync = o.gfsSync ?? (saved ? undefined : 'global');
+  await manager.farm.plugins?.configure('gfs-sync', {
+    ...(gfsSync ? { state: gfsSync } : {}),
+    config: { gfs: 'simulated', gfsRoot },
+  });
 
   // Each worker gets its own token, which acts only as that worker (a task that read it
   // could not register a fake worker or report on another worker's tasks), in a file only

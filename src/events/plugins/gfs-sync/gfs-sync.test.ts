@@ -153,7 +153,9 @@ describe('gfs-sync on a farm', () => {
       pluginInfo: { executable: '/bin/true' },
       ...input,
     });
-    const j = await store.createJob(submission, frames, { holdFor: host.holdFor(submission) });
+    const j = await store.createJob(submission, frames, {
+      holdFor: await host.holdFor(submission),
+    });
     host.wake();
     return j;
   }
