@@ -10,6 +10,7 @@ import * as m007 from './007-bounded-submissions.js';
 import * as m008 from './008-unique-token-names.js';
 import * as m009 from './009-resume-on-dependencies.js';
 import * as m010 from './010-log-head-and-tail.js';
+import * as m011 from './011-event-publication.js';
 
 export interface Migration {
   /** Numbered, applied in order, never edited once released: add a new one instead. */
@@ -29,4 +30,5 @@ export const migrations: readonly Migration[] = [
   { id: 8, name: 'unique-token-names', up: m008.up },
   { id: 9, name: 'resume-on-dependencies', up: m009.up },
   { id: 10, name: 'log-head-and-tail', up: m010.up },
+  { id: 11, name: 'event-publication', up: m011.up },
 ];

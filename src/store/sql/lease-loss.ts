@@ -48,12 +48,13 @@ export async function recordLeaseLoss(
 
   const events = await db
     .selectFrom('events')
-    .select(['seq', 'at', 'type', 'data'])
+    .select(['id', 'at', 'type', 'data'])
     .where('job_id', '=', jobId)
     .where('task_idx', '=', index)
     .where('worker', '=', workerName)
     .where('type', 'in', ['task.started', 'task.requeued', 'task.lease_lost'])
-    .orderBy('seq')
+    // Insertion order: on PostgreSQL `seq` is given later, by publication (`events.ts`).
+    .orderBy('id')
     .execute();
   const data = (e: { data: string }) => JSON.parse(e.data) as Record<string, unknown>;
   const started = events.find((e) => e.type === 'task.started' && data(e).attempt === attempt);
@@ -64,7 +65,7 @@ export async function recordLeaseLoss(
   );
   if (said) return;
   // Why this worker lost it: the requeue of its attempt (expiry, stall, restart), if any.
-  const requeue = events.find((e) => e.type === 'task.requeued' && num(e.seq) > num(started.seq));
+  const requeue = events.find((e) => e.type === 'task.requeued' && num(e.id) > num(started.id));
   const reason = requeue ? (data(requeue).reason as string | undefined) : undefined;
 
   const state = task.state;

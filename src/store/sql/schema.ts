@@ -133,8 +133,15 @@ export interface TaskLogsTable {
   text: string;
 }
 
+/**
+ * The event log (`events.ts`). `id` is insertion order; `seq` is the consumers' cursor. On
+ * SQLite `seq` is given at INSERT and `id` is a virtual column equal to it. On PostgreSQL
+ * `seq` is null until the publisher gives it (reads select `seq is not null`), and a column
+ * `xid` (the writing transaction, xid8) exists that only the publisher's SQL uses.
+ */
 export interface EventsTable {
-  seq: Generated<number>;
+  id: Generated<number>;
+  seq: Generated<number | null>;
   at: number;
   type: string;
   job_id: string | null;

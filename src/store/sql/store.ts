@@ -60,7 +60,7 @@ import {
   setWorkerState,
   touchWorker,
 } from './dispatch.js';
-import { appendOneEvent, beginEvents, flushEvents, recordEvent } from './events.js';
+import { EventLog, beginEvents, flushEvents, recordEvent, type Appended } from './events.js';
 import { FastPathDeclined, fastWork } from './fast-work.js';
 import {
   TASK_INSERT_BATCH,
@@ -122,6 +122,9 @@ async function refusingLateCalls(
   }
 }
 
+/** How long `appendEvent` waits for its event to be published (PostgreSQL). */
+const APPEND_WAIT_MS = 10_000;
+
 /** How long `health()` waits for `select 1`. */
 const HEALTH_TIMEOUT_MS = 2000;
 
@@ -164,6 +167,8 @@ export class SqlStore implements Store {
   private readonly now: () => number;
   private readonly leaseTtlMs: number;
   private readonly notifier: Notifier;
+  /** Publication of appended events to readers (`events.ts`). */
+  private readonly events: EventLog;
   /**
    * When a write last failed because the disk is full (wall-clock ms), until a write
    * succeeds again. While set, `health()` reports the store degraded. Workers heartbeat every
@@ -183,6 +188,7 @@ export class SqlStore implements Store {
     this.now = options.now ?? Date.now;
     this.leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
     this.notifier = notifier;
+    this.events = new EventLog(db, dialect);
   }
 
   /**
@@ -197,13 +203,15 @@ export class SqlStore implements Store {
     for (let attempt = 1; ; attempt++) {
       let commitSent = false;
       try {
+        let appended: Appended | undefined;
         const result = await this.db.transaction().execute(async (trx) => {
           beginEvents(trx);
           const r = await fn(trx, this.now());
-          await flushEvents(trx, this.kind);
+          appended = await flushEvents(trx, this.kind);
           commitSent = true;
           return r;
         });
+        this.events.committed(appended);
         this.diskFullSince = undefined;
         if (options.wakes !== false) this.wake();
         return result;
@@ -908,9 +916,11 @@ export class SqlStore implements Store {
   }
 
   async latestEventSeq(): Promise<number> {
+    await this.events.publish();
     const row = await this.db
       .selectFrom('events')
       .select((eb) => eb.fn.max('seq').as('seq'))
+      .where('seq', 'is not', null)
       .executeTakeFirst();
     return num(row?.seq ?? 0);
   }
@@ -957,10 +967,13 @@ export class SqlStore implements Store {
 
   // ── event log ─────────────────────────────────────────────────────────────
 
+  /** Published events only (`seq` given): see `events.ts`. */
   async listEvents(query: EventQuery): Promise<FarmEvent[]> {
+    await this.events.publish();
     let q = this.db
       .selectFrom('events')
       .selectAll()
+      .where('seq', 'is not', null)
       .where('seq', '>', query.after ?? 0);
     if (query.types && query.types.length > 0) q = q.where('type', 'in', query.types);
     if (query.jobId) q = q.where('job_id', '=', query.jobId);
@@ -971,10 +984,29 @@ export class SqlStore implements Store {
     return rows.map(eventFromRow);
   }
 
+  /**
+   * On PostgreSQL the event has its seq once it is published: waits for that, up to
+   * `APPEND_WAIT_MS` (only a long transaction in the database makes it wait at all).
+   */
   async appendEvent(event: NewEvent): Promise<FarmEvent> {
-    return this.tx(async (db, now) =>
-      eventFromRow(await appendOneEvent(db, this.kind, now, event)),
-    );
+    const appended = await this.tx(async (db, now) => {
+      await recordEvent(db, now, event);
+      return flushEvents(db, this.kind);
+    });
+    this.events.committed(appended);
+    await this.events.publish(APPEND_WAIT_MS);
+    const row = await this.db
+      .selectFrom('events')
+      .selectAll()
+      .where('id', '=', appended!.lastId)
+      .executeTakeFirstOrThrow();
+    if (row.seq === null) {
+      throw new DroverError(
+        'unavailable',
+        `event ${row.type} was appended, but a long-running transaction on the database holds its publication back; consumers will see it when that transaction ends`,
+      );
+    }
+    return eventFromRow(row);
   }
 
   // ── access tokens ─────────────────────────────────────────────────────────
