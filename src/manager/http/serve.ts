@@ -49,7 +49,10 @@ export type Handler<D extends RouteDef> = (
   ctx: RouteContext<D>,
 ) => MaybePromise<z.input<D['reply']> | FastifyReply | undefined>;
 
-export type Handlers = { [K in keyof Routes]: Handler<Routes[K]> };
+/** A handler for every route of a route table. */
+export type HandlersOf<T extends Record<string, RouteDef>> = { [K in keyof T]: Handler<T[K]> };
+/** The handlers of the manager's own API. */
+export type Handlers = HandlersOf<Routes>;
 
 /** How the manager tells who a request acts as. */
 export interface AccessControl {
@@ -83,7 +86,16 @@ export function servedRoutes(app: FastifyInstance): string[] {
 /** The principal of a manager started with `--no-auth`. */
 const NO_AUTH: Principal = { tokenId: '', name: 'anonymous', role: 'admin', workers: '*' };
 
-export function serveRoutes(app: FastifyInstance, handlers: Handlers, options: ServeOptions): void {
+/**
+ * Serves a route table (the manager's own API by default; a compatibility surface such as
+ * Deadline's Web Service passes its own table, served on its own Fastify instance).
+ */
+export function serveRoutes<T extends Record<string, RouteDef> = Routes>(
+  app: FastifyInstance,
+  handlers: HandlersOf<T>,
+  options: ServeOptions,
+  table: T = routes as unknown as T,
+): void {
   const allowed = new Set(['localhost', ...options.allowedHosts.map((h) => h.toLowerCase())]);
 
   // No route without a declaration: Fastify calls this for every route added from now on.
@@ -128,8 +140,8 @@ export function serveRoutes(app: FastifyInstance, handlers: Handlers, options: S
     request.principal = principal;
   });
 
-  for (const def of Object.values(routes) as RouteDef[]) {
-    const handler = handlers[def.name as keyof Handlers] as Handler<RouteDef> | undefined;
+  for (const def of Object.values<RouteDef>(table)) {
+    const handler = handlers[def.name as keyof T] as Handler<RouteDef> | undefined;
     if (!handler) throw new Error(`route ${def.name} has no handler`);
     app.route({
       method: def.method,
