@@ -132,6 +132,21 @@ describe('DroverClient', () => {
     expect(m.seen).toHaveLength(2);
   });
 
+  it('retries a submission that got no reply on the next manager only with an idempotency key', async () => {
+    // The first manager takes the request and never answers (it may have applied it).
+    const silent = await serve(() => undefined);
+    const m = await serve((req, res) => json(res, 201, { job: { id: 'j1' } }));
+    const client = new DroverClient({ url: [silent.url, m.url], timeoutMs: 200 });
+    const job = { plugin: 'CommandLine' };
+    const error = await caught(client.submitJob(job));
+    expect(error.code).toBe('unavailable');
+    expect(m.seen).toHaveLength(0);
+    const again = new DroverClient({ url: [silent.url, m.url], timeoutMs: 200 });
+    expect((await again.submitJob(job, { idempotencyKey: 'k-1' })).id).toBe('j1');
+    expect(m.seen[0]?.headers['idempotency-key']).toBe('k-1');
+    expect(silent.seen.at(-1)?.headers['idempotency-key']).toBe('k-1');
+  });
+
   it('gives a long-poll more time than the plain timeout', async () => {
     const m = await serve((_req, res) => {
       setTimeout(() => json(res, 200, { reportError: null, task: null }), 400);

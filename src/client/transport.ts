@@ -42,7 +42,7 @@ const knownCodes = new Set<string>(errorCodes);
 /**
  * Errors raised before the request reached a manager: trying the next address cannot apply
  * a request twice. Anything else (a reset or a timeout after sending) fails over only for
- * GET, since a POST may already have been applied.
+ * GET and for requests with an idempotency key, since a POST may already have been applied.
  */
 const notConnectedCodes = new Set([
   'ECONNREFUSED',
@@ -106,7 +106,9 @@ export class Transport {
       } catch (error) {
         if (!(error instanceof ConnectionFailure)) throw error;
         failures.push(`${base}: ${error.message}`);
-        const retryable = error.beforeSending || method === 'GET';
+        // A request with an idempotency key is answered the same however often it arrives.
+        const retryable =
+          error.beforeSending || method === 'GET' || options.idempotencyKey !== undefined;
         if (!retryable || options.signal?.aborted) break;
       }
     }
