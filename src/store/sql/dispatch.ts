@@ -1,6 +1,7 @@
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type Selectable } from 'kysely';
 import { leaseLost, notFound } from '../../core/errors.js';
 import { parseFrameList } from '../../core/frames.js';
+import { activeJobState } from '../../core/job-state.js';
 import {
   pickJob,
   type DispatchCandidate,
@@ -9,7 +10,8 @@ import {
 } from '../../core/policy.js';
 import type { TaskAssignment } from '../../core/types.js';
 import type { TaskReport } from '../../core/worker-protocol.js';
-import { forUpdateSkipLocked, type Dialect } from './dialect.js';
+import type { WorkResult } from '../contract.js';
+import type { Dialect } from './dialect.js';
 import { recordEvent } from './events.js';
 import {
   bumpCounts,
@@ -21,141 +23,622 @@ import {
   settleJob,
 } from './job-flow.js';
 import { stopRendering } from './jobs.js';
-import { newLeasePrefix } from './ids.js';
+import { LEASE_SQL, newLeasePrefix } from './ids.js';
+import { recordLeaseLoss } from './lease-loss.js';
 import { releaseLimits, takeLimits } from './limits.js';
 import { json, num } from './rows.js';
-import type { Database, JobsTable, TasksTable, WorkersTable } from './schema.js';
+import type { Database, TasksTable, WorkersTable } from './schema.js';
 
 type Db = Kysely<Database>;
 
 /*
- * Concurrency on PostgreSQL (READ COMMITTED, several connections and managers). Every
- * read-modify-write either is one conditional statement or runs under a row lock, and locks
- * are taken in one order so transactions wait for each other instead of deadlocking:
- *   worker row → job row → task rows → limit rows (sorted by name) → dependent job rows.
- * - A claim locks its job, takes limit units with conditional UPDATEs (`in_use < max`), and
- *   picks the task with `FOR UPDATE SKIP LOCKED`; the UPDATE re-checks `state = 'queued'`.
- * - Everything that ends a task (report, requeue, expiry) locks the job, then changes the
- *   task with an UPDATE that re-checks the lease (and, for expiry, that it is still expired):
- *   the lease is checked in the statement that changes the task.
+ * Dispatch: a worker's report on the task it finished and its claim of the next one, in one
+ * transaction (`work`), and everything else that ends a task (reports alone, requeues,
+ * expired leases). One implementation for every case and both dialects: the hot statements
+ * are fixed SQL text per dialect (`run`: SQLite keeps each text prepared, see
+ * `sqlite/index.ts`), the rare paths (failures, retries, error limits, bad workers, job
+ * completion, dependents) are the general functions of `job-flow.ts`, called in the same
+ * transaction. Nothing is tried and rolled back.
+ *
+ * Job counters (the `n_*` columns) on the hot path. A claim and a completion change a job's
+ * counters by deltas that are collected during the call and written by one UPDATE per job at
+ * the very end (`finish`), just before the event append and COMMIT. So a job's row is locked
+ * by a claim or a completion only for that last stretch, not from the claim's first touch:
+ * claims of one job run side by side on PostgreSQL and queue only for the counter UPDATE and
+ * the commit. Anything that reads a job's aggregate (its state from its counters, completion,
+ * on-complete actions, frame-dependent jobs waiting on it) runs after that UPDATE, holding the
+ * row lock it took, so it reads every other transaction's delta: two last tasks completing at
+ * once on two connections cannot both see the other unfinished.
+ *
+ * Concurrency on PostgreSQL (READ COMMITTED, several connections and managers):
+ * - The hot path holds `FOR KEY SHARE` on each job whose tasks it changes, from before the
+ *   task changes to COMMIT. Key-share locks do not conflict with each other nor with the
+ *   counter UPDATE (`FOR NO KEY UPDATE`), but they do with `FOR UPDATE` (`lockJobRow`), which
+ *   every other change of a job takes first (user actions, failure reports, requeues, lease
+ *   expiry, lease-loss records). So such a change waits for the claims and completions in
+ *   flight and sees their tasks; a claim that starts meanwhile waits for it and re-reads the
+ *   job (suspended, pending, deleted: nothing to claim).
+ * - A claim takes its task with `FOR UPDATE SKIP LOCKED` and an UPDATE that re-checks
+ *   `state = 'queued'`. When every queued task of the chosen job is locked by other claims in
+ *   flight, it waits for them (`FOR UPDATE` without SKIP LOCKED) instead of passing the job
+ *   over: a claim only goes to a lower job when the higher one has no queued task left once
+ *   those claims commit, so none skips a higher-priority job (BENCHMARKS.md, scenario 6).
+ * - Limit units are taken by conditional UPDATEs (`in_use < max`): never overrun.
+ * - A job with a machine limit is locked `FOR UPDATE` by each claim of it, and its rendering
+ *   workers are counted under that lock: its claims run one at a time, so the count cannot be
+ *   raced (0 machine-limit overruns).
  * - A worker's own calls (work, heartbeat) start by touching its row, so they run one at a
  *   time and its slot count holds.
- * The combined report-and-claim (`work`) can still lock two jobs in either order; PostgreSQL
- * then aborts one transaction with a deadlock error and `SqlStore` runs it again.
+ * Locks are taken worker row → job rows (key share, or for update) → task rows → limit rows
+ * (sorted by name) → job rows' counter UPDATEs (sorted by id) → dependent job rows. A report
+ * on one job and a claim from another can still meet two other calls in the opposite order;
+ * PostgreSQL then aborts one with a deadlock error and `SqlStore` runs it again.
  */
 
 /** Candidate jobs fetched per round of the dispatch query. */
 const CANDIDATE_PAGE = 32;
+const NO_LIMITS: ReadonlyMap<string, LimitState> = new Map();
 
 export interface DispatchSettings {
   leaseTtlMs: number;
 }
 
-function profileOf(worker: Selectable<WorkersTable>): WorkerProfile {
+// ── fixed SQL ───────────────────────────────────────────────────────────────
+
+type Row = Record<string, unknown>;
+
+/** `?` placeholders as PostgreSQL's `$1, $2, …` (converted once per SQL text). */
+const pgText = new Map<string, string>();
+function toPg(text: string): string {
+  let out = pgText.get(text);
+  if (out === undefined) {
+    let n = 0;
+    out = text.replace(/\?/g, () => `$${++n}`);
+    pgText.set(text, out);
+  }
+  return out;
+}
+
+/** Runs one fixed SQL text (written with `?` placeholders) and returns its rows. */
+async function run(
+  db: Db,
+  dialect: Dialect,
+  text: string,
+  params: readonly unknown[],
+): Promise<Row[]> {
+  const sqlText = dialect === 'postgres' ? toPg(text) : text;
+  const r = await db.executeQuery<Row>(CompiledQuery.raw(sqlText, [...params]));
+  return r.rows;
+}
+
+/** Marks the worker seen; returns its row and how many tasks it holds. Locks the row. */
+const TOUCH_WORKER = `update workers set last_seen_at = ? where name = ?
+  returning state, enabled, slots, pools, groups, region,
+    (select count(*) from tasks where worker = workers.name and state = 'rendering') as running`;
+
+/** The task a completion report's lease names (read before it changes: its held limits). */
+const TASK_BY_LEASE = {
+  sqlite: `select job_id, idx, attempt, held_limits from tasks
+    where lease = ? and state = 'rendering' and worker = ?`,
+  postgres: `select t.job_id, t.idx, t.attempt, t.held_limits from tasks as t
+    inner join jobs as j on j.id = t.job_id
+    where t.lease = ? and t.state = 'rendering' and t.worker = ? for key share of j`,
+} as const;
+
+const COMPLETE_TASK = `update tasks set state = 'completed', lease = null, lease_expires_at = null,
+    held_limits = '[]', finished_at = ?, progress = 100
+  where job_id = ? and idx = ? and lease = ? and state = 'rendering'
+  returning idx`;
+
+/** A job re-read under its lock when a claim has chosen it (PostgreSQL). */
+const LOCK_JOB = {
+  keyShare: `select * from jobs where id = ? for key share`,
+  update: `select * from jobs where id = ? for update`,
+} as const;
+
+const RENDERING_WORKERS = `select distinct worker from tasks
+  where job_id = ? and state = 'rendering'`;
+
+const READ_LIMITS = `select name, max, in_use from limits`;
+
+function claimTaskSql(lock: '' | ' for update' | ' for update skip locked'): string {
+  return `update tasks set state = 'rendering', worker = ?, lease = ${LEASE_SQL},
+      lease_expires_at = ?, held_limits = ?, attempt = attempt + 1, progress = 0, status = '',
+      log_bytes = 0, log_seq = 0, log_batch = 0, log_trim_seq = 0, started_at = ?,
+      finished_at = null
+    where job_id = ? and state = 'queued' and idx = (select idx from tasks
+      where job_id = ? and state = 'queued' order by idx limit 1${lock})
+    returning idx, frames, attempt, lease`;
+}
+const CLAIM_TASK = {
+  sqlite: claimTaskSql(''),
+  postgres: claimTaskSql(' for update skip locked'),
+  /** PostgreSQL, when every queued task is locked by claims in flight: wait for them. */
+  postgresWaiting: claimTaskSql(' for update'),
+} as const;
+
+/** One job's counter deltas of a call, and what its row says afterwards. */
+const UPDATE_COUNTERS = `update jobs set n_queued = n_queued + ?, n_rendering = n_rendering + ?,
+    n_completed = n_completed + ?
+  where id = ?
+  returning state, started_at, task_count, n_pending, n_queued, n_rendering, n_completed,
+    n_failed, n_suspended,
+    (select count(*) from job_dependencies as d inner join jobs as dj on dj.id = d.job_id
+      where d.depends_on = jobs.id and dj.frame_dependent = 1 and dj.n_pending > 0)
+      as frame_waiters`;
+
+const SET_JOB_ACTIVE_STATE = `update jobs set state = ?, started_at = coalesce(started_at, ?)
+  where id = ?`;
+
+const SET_WORKER_STATE = `update workers set state = ? where name = ?`;
+
+/** The dispatch query's text for one shape of worker (how many pools and groups it has). */
+const candidateTexts = new Map<string, string>();
+function candidateQuery(pools: number, groups: number): string {
+  const key = `${pools}/${groups}`;
+  let text = candidateTexts.get(key);
+  if (text !== undefined) return text;
+  const marks = (k: number) => Array.from({ length: k }, () => '?').join(', ');
+  const rank = [
+    ...Array.from({ length: pools }, (_, i) => `when pool = ? then ${i}`),
+    ...Array.from({ length: pools }, (_, i) => `when secondary_pool = ? then ${pools + i}`),
+    'when 1 = 0 then 0',
+  ].join(' ');
+  const poolOk =
+    pools > 0
+      ? `(j.pool in ('none', '') or j.pool in (${marks(pools)}) or j.secondary_pool in (${marks(pools)}))`
+      : `j.pool in ('none', '')`;
+  const groupOk =
+    groups > 0 ? `(j.grp in ('none', '') or j.grp in (${marks(groups)}))` : `j.grp in ('none', '')`;
+  text = `select * from jobs as j where j.n_queued > 0 and j.state in ('queued', 'rendering')
+    and ${poolOk} and ${groupOk}
+    and not exists (select 1 from job_worker_errors as e where e.job_id = j.id and e.worker = ?
+      and j.bad_worker_errors > 0 and e.errors >= j.bad_worker_errors)
+    order by case ${rank} else ${2 * pools} end, j.priority desc, j.submitted_at, j.id
+    limit ${CANDIDATE_PAGE} offset ?`;
+  candidateTexts.set(key, text);
+  return text;
+}
+
+// ── one call's deferred counter changes ─────────────────────────────────────
+
+interface Deltas {
+  queued: number;
+  rendering: number;
+  completed: number;
+}
+
+/**
+ * What one call changed on the hot path and writes at its end (`finish`): counter deltas per
+ * job, and the claim whose events follow its job's state.
+ */
+class Cycle {
+  readonly deltas = new Map<string, Deltas>();
+  claimed: { jobId: string; taskIndex: number; attempt: number; worker: string } | undefined;
+
+  delta(jobId: string): Deltas {
+    let d = this.deltas.get(jobId);
+    if (!d) this.deltas.set(jobId, (d = { queued: 0, rendering: 0, completed: 0 }));
+    return d;
+  }
+}
+
+/**
+ * Writes a call's counter deltas, one UPDATE per job in id order, then moves each job by its
+ * counters (queued ↔ rendering, completion with its on-complete action and dependents),
+ * records the claim's events and lets frame-dependent jobs waiting on a completed task go.
+ * Runs last in the transaction: from the UPDATE on, the job's row stays locked to COMMIT.
+ */
+async function finish(db: Db, dialect: Dialect, now: number, cycle: Cycle): Promise<void> {
+  const ids = [...cycle.deltas.keys()].sort();
+  const rows = new Map<string, Row>();
+  for (const id of ids) {
+    const d = cycle.deltas.get(id)!;
+    const [row] = await run(db, dialect, UPDATE_COUNTERS, [d.queued, d.rendering, d.completed, id]);
+    if (row) rows.set(id, row);
+  }
+  // Reported jobs first, then the claimed one: events come in the order things happened.
+  const claimedId = cycle.claimed?.jobId;
+  const order = [...ids.filter((id) => id !== claimedId), ...ids.filter((id) => id === claimedId)];
+  for (const id of order) {
+    const row = rows.get(id);
+    if (!row) continue;
+    const state = row.state as string;
+    const claimedHere = id === claimedId;
+    if (state === 'queued' || state === 'rendering') {
+      const next = activeJobState(
+        {
+          pending: num(row.n_pending as number),
+          queued: num(row.n_queued as number),
+          rendering: num(row.n_rendering as number),
+          completed: num(row.n_completed as number),
+          failed: num(row.n_failed as number),
+          suspended: num(row.n_suspended as number),
+        },
+        num(row.task_count as number),
+      );
+      const starts = claimedHere && row.started_at === null;
+      if (next === 'completed') await settleJob(db, dialect, now, id);
+      else if (next !== state || starts) {
+        await run(db, dialect, SET_JOB_ACTIVE_STATE, [next, now, id]);
+      }
+      if (starts) {
+        await recordEvent(db, now, {
+          type: 'job.started',
+          jobId: id,
+          worker: cycle.claimed!.worker,
+          data: {},
+        });
+      }
+    }
+    if (claimedHere) {
+      const c = cycle.claimed!;
+      await recordEvent(db, now, {
+        type: 'task.started',
+        jobId: id,
+        taskIndex: c.taskIndex,
+        worker: c.worker,
+        data: { attempt: c.attempt },
+      });
+    }
+    if (cycle.deltas.get(id)!.completed > 0 && num(row.frame_waiters as number) > 0) {
+      await refreshFrameDependents(db, dialect, id);
+    }
+  }
+}
+
+// ── the worker's call ───────────────────────────────────────────────────────
+
+function profileOf(worker: Row, name: string): WorkerProfile {
   return {
-    name: worker.name,
-    region: worker.region,
-    pools: json<string[]>(worker.pools),
-    groups: json<string[]>(worker.groups),
+    name,
+    region: worker.region as string,
+    pools: json<string[]>(worker.pools as string),
+    groups: json<string[]>(worker.groups as string),
   };
 }
 
 /**
- * The dispatch query: jobs with queued tasks that this worker's pools and groups serve and
- * whose bad-worker list it is not on, in the worker's order (pool rank, priority, age, id).
- * The rules SQL does not see (regions, allow/deny lists, limits, machine limit) are the
- * policy's (`src/core/policy.ts`), applied page by page until a job qualifies.
+ * `Store.work`: the worker's report on the task it finished (if any) and, with `wantTask`,
+ * its claim of the next one, in the caller's transaction. A refused report (its lease is no
+ * longer current) changes nothing, is recorded (`recordLeaseLoss`) and does not stop the
+ * claim.
  */
-async function candidatePage(
+export async function work(
   db: Db,
-  worker: WorkerProfile,
-  offset: number,
-): Promise<Array<Selectable<JobsTable>>> {
-  const pools = worker.pools;
-  const n = pools.length;
-  const rank = sql<number>`case ${sql.join(
-    [
-      ...pools.map((p, i) => sql`when pool = ${p} then ${i}`),
-      ...pools.map((p, i) => sql`when secondary_pool = ${p} then ${n + i}`),
-    ].concat([sql`when 1 = 0 then 0`]),
-    sql` `,
-  )} else ${2 * n} end`;
-  let q = db
-    .selectFrom('jobs as j')
-    .selectAll()
-    .where('j.n_queued', '>', 0)
-    .where('j.state', 'in', ['queued', 'rendering'])
-    .where((eb) => {
-      const poolOk = [eb('j.pool', 'in', ['none', ''])];
-      if (n > 0) {
-        poolOk.push(eb('j.pool', 'in', pools), eb('j.secondary_pool', 'in', pools));
-      }
-      return eb.or(poolOk);
-    })
-    .where((eb) =>
-      worker.groups.length > 0
-        ? eb.or([eb('j.grp', 'in', ['none', '']), eb('j.grp', 'in', worker.groups)])
-        : eb('j.grp', 'in', ['none', '']),
-    )
-    .where((eb) =>
-      eb.not(
-        eb.exists(
-          eb
-            .selectFrom('job_worker_errors as e')
-            .select(sql`1`.as('one'))
-            .whereRef('e.job_id', '=', 'j.id')
-            .where('e.worker', '=', worker.name)
-            .where('j.bad_worker_errors', '>', 0)
-            .whereRef('e.errors', '>=', 'j.bad_worker_errors'),
-        ),
-      ),
-    );
-  q = q
-    .orderBy(rank)
-    .orderBy('j.priority', 'desc')
-    .orderBy('j.submitted_at')
-    .orderBy('j.id')
-    .limit(CANDIDATE_PAGE)
-    .offset(offset);
-  return q.execute();
+  dialect: Dialect,
+  now: number,
+  workerName: string,
+  report: TaskReport | undefined,
+  wantTask: boolean,
+  settings: DispatchSettings,
+): Promise<WorkResult> {
+  // Touching the worker's row first makes one worker's calls run one at a time. It also
+  // counts the tasks the worker holds (before this call's report).
+  const [worker] = await run(db, dialect, TOUCH_WORKER, [now, workerName]);
+  if (!worker) throw notFound(`worker ${workerName}`);
+  let running = num(worker.running as number);
+  let workerState = worker.state as string;
+  const cycle = new Cycle();
+
+  let reportError: WorkResult['reportError'] = null;
+  if (report) {
+    try {
+      await applyReport(db, dialect, now, workerName, report, cycle);
+      running -= 1;
+    } catch (err) {
+      if (!(err instanceof Error && 'code' in err && err.code === 'lease_lost')) throw err;
+      reportError = { code: 'lease_lost', message: err.message };
+      await recordLeaseLoss(db, dialect, now, workerName, report.lease, {
+        kind: 'report',
+        outcome: report.outcome,
+      });
+    }
+  }
+
+  let task: TaskAssignment | undefined;
+  if (wantTask && num(worker.enabled as number) === 1 && running < num(worker.slots as number)) {
+    task = await claim(db, dialect, now, profileOf(worker, workerName), cycle, settings);
+  }
+  await finish(db, dialect, now, cycle);
+
+  if (task && workerState !== 'rendering') {
+    await run(db, dialect, SET_WORKER_STATE, ['rendering', workerName]);
+    workerState = 'rendering';
+    await recordEvent(db, now, {
+      type: 'worker.rendering',
+      worker: workerName,
+      data: { jobId: task.jobId },
+    });
+  }
+  if (workerState === 'stalled' || workerState === 'offline') {
+    await run(db, dialect, SET_WORKER_STATE, ['idle', workerName]);
+    workerState = 'idle';
+  }
+  if (!task && workerState !== 'idle' && running === 0) {
+    await run(db, dialect, SET_WORKER_STATE, ['idle', workerName]);
+    await recordEvent(db, now, { type: 'worker.idle', worker: workerName, data: {} });
+  }
+  return { reportError, task };
 }
 
-async function toCandidate(
+/** Applies a worker's report on the task its lease names; throws lease_lost, changing nothing. */
+export async function report(
   db: Db,
-  row: Selectable<JobsTable>,
+  dialect: Dialect,
+  now: number,
   workerName: string,
-): Promise<DispatchCandidate> {
-  let renderingWorkers = 0;
-  let workerOnJob = false;
-  if (num(row.machine_limit) > 0) {
-    const rows = await db
-      .selectFrom('tasks')
-      .select('worker')
-      .distinct()
-      .where('job_id', '=', row.id)
-      .where('state', '=', 'rendering')
-      .execute();
-    renderingWorkers = rows.length;
-    workerOnJob = rows.some((r) => r.worker === workerName);
+  r: TaskReport,
+): Promise<void> {
+  const cycle = new Cycle();
+  await applyReport(db, dialect, now, workerName, r, cycle);
+  await finish(db, dialect, now, cycle);
+}
+
+async function applyReport(
+  db: Db,
+  dialect: Dialect,
+  now: number,
+  workerName: string,
+  r: TaskReport,
+  cycle: Cycle,
+): Promise<void> {
+  if (r.outcome === 'completed') {
+    await completeTask(db, dialect, now, workerName, r.lease, cycle);
+    return;
   }
+  // Failures and hand-backs: the job's row locked first, counters and state at once.
+  const task = await taskByLease(db, workerName, r.lease);
+  await lockJobRow(db, dialect, task.job_id);
+  if (r.outcome === 'handed-back') {
+    await endReportedTask(db, now, task, 'queued');
+    await recordEvent(db, now, {
+      type: 'task.requeued',
+      jobId: task.job_id,
+      taskIndex: num(task.idx),
+      worker: workerName,
+      data: { reason: 'handed back by the worker' },
+    });
+    await settleJob(db, dialect, now, task.job_id);
+    return;
+  }
+  await recordTaskError(
+    db,
+    dialect,
+    now,
+    task,
+    workerName,
+    r.message || `exit code ${r.exitCode ?? 'unknown'}`,
+    r.exitCode,
+  );
+}
+
+/**
+ * A completed report: ends the task (the UPDATE re-checks its lease), gives its limit units
+ * back and leaves the counters to `finish`. PostgreSQL: the lookup holds the job key-shared.
+ */
+async function completeTask(
+  db: Db,
+  dialect: Dialect,
+  now: number,
+  workerName: string,
+  lease: string,
+  cycle: Cycle,
+): Promise<void> {
+  // Read first: RETURNING would give the limits the task holds after the UPDATE (none).
+  const [task] = await run(db, dialect, TASK_BY_LEASE[dialect], [lease, workerName]);
+  if (!task) throw leaseLost(lease);
+  const jobId = task.job_id as string;
+  const ended = await run(db, dialect, COMPLETE_TASK, [now, jobId, task.idx, lease]);
+  if (ended.length === 0) throw leaseLost(lease);
+  if ((task.held_limits as string) !== '[]') await releaseLimits(db, task.held_limits as string);
+  const d = cycle.delta(jobId);
+  d.rendering -= 1;
+  d.completed += 1;
+  await recordEvent(db, now, {
+    type: 'task.completed',
+    jobId,
+    taskIndex: num(task.idx as number),
+    worker: workerName,
+    data: { attempt: num(task.attempt as number) },
+  });
+}
+
+// ── claims ──────────────────────────────────────────────────────────────────
+
+function candidateOf(row: Row): DispatchCandidate {
   return {
-    id: row.id,
-    priority: num(row.priority),
-    submittedAt: num(row.submitted_at),
-    pool: row.pool,
-    secondaryPool: row.secondary_pool,
-    group: row.grp,
-    regions: json(row.regions),
-    allowList: json(row.allow_list),
-    denyList: json(row.deny_list),
-    limits: json(row.limits),
-    machineLimit: num(row.machine_limit),
-    renderingWorkers,
-    workerOnJob,
+    id: row.id as string,
+    priority: num(row.priority as number),
+    submittedAt: num(row.submitted_at as number),
+    pool: row.pool as string,
+    secondaryPool: row.secondary_pool as string,
+    group: row.grp as string,
+    regions: json(row.regions as string),
+    allowList: json(row.allow_list as string),
+    denyList: json(row.deny_list as string),
+    limits: json(row.limits as string),
+    machineLimit: num(row.machine_limit as number),
+    renderingWorkers: 0,
+    workerOnJob: false,
     // The dispatch query already left out jobs this worker is bad for.
     workerIsBad: false,
   };
 }
+
+/** A candidate with its machine-limit counts (distinct workers rendering it now). */
+async function candidateWithCounts(
+  db: Db,
+  dialect: Dialect,
+  row: Row,
+  workerName: string,
+): Promise<DispatchCandidate> {
+  const c = candidateOf(row);
+  if (c.machineLimit > 0) {
+    const rows = await run(db, dialect, RENDERING_WORKERS, [c.id]);
+    c.renderingWorkers = rows.length;
+    c.workerOnJob = rows.some((r) => r.worker === workerName);
+  }
+  return c;
+}
+
+async function readLimits(db: Db, dialect: Dialect): Promise<Map<string, LimitState>> {
+  const rows = await run(db, dialect, READ_LIMITS, []);
+  return new Map(
+    rows.map((l) => [
+      l.name as string,
+      { max: num(l.max as number), inUse: num(l.in_use as number) },
+    ]),
+  );
+}
+
+/**
+ * Claims the next task for the worker: the dispatch query (jobs with queued tasks that its
+ * pools and groups serve and whose bad-worker list it is not on, in its order, a page at a
+ * time) and the policy (`src/core/policy.ts`: regions, allow/deny lists, limits, machine
+ * limit). What the query read may be stale by the time a job is chosen (other connections
+ * claim too): the chosen job is re-checked under its lock, and a job that no longer
+ * qualifies is passed over for the next one.
+ */
+async function claim(
+  db: Db,
+  dialect: Dialect,
+  now: number,
+  profile: WorkerProfile,
+  cycle: Cycle,
+  settings: DispatchSettings,
+): Promise<TaskAssignment | undefined> {
+  const text = candidateQuery(profile.pools.length, profile.groups.length);
+  // Read when a candidate names a limit (most jobs name none).
+  let limits: Map<string, LimitState> | undefined;
+  for (let offset = 0; ; offset += CANDIDATE_PAGE) {
+    const page = await run(db, dialect, text, [
+      ...profile.pools,
+      ...profile.pools,
+      ...profile.groups,
+      profile.name,
+      ...profile.pools,
+      ...profile.pools,
+      offset,
+    ]);
+    let candidates: DispatchCandidate[] = [];
+    for (const row of page)
+      candidates.push(await candidateWithCounts(db, dialect, row, profile.name));
+    if (!limits && candidates.some((c) => c.limits.length > 0)) {
+      limits = await readLimits(db, dialect);
+    }
+    for (;;) {
+      const chosen = pickJob(candidates, profile, limits ?? NO_LIMITS);
+      if (!chosen) break;
+      const row = page.find((r) => r.id === chosen.id)!;
+      const got = await claimFrom(
+        db,
+        dialect,
+        now,
+        profile,
+        row,
+        limits ?? NO_LIMITS,
+        cycle,
+        settings,
+      );
+      if (typeof got === 'object') return got;
+      // Claimed away, changed, or a limit ran out since it was read: try the next job.
+      if (got === 'limit') limits = await readLimits(db, dialect);
+      candidates = candidates.filter((c) => c.id !== chosen.id);
+    }
+    if (page.length < CANDIDATE_PAGE) return undefined;
+  }
+}
+
+/**
+ * Takes the limits and the first queued task of a job the policy chose, or says why it could
+ * not: `gone` (the job no longer qualifies or has no queued task left) or `limit`.
+ */
+async function claimFrom(
+  db: Db,
+  dialect: Dialect,
+  now: number,
+  profile: WorkerProfile,
+  pageRow: Row,
+  limits: ReadonlyMap<string, LimitState>,
+  cycle: Cycle,
+  settings: DispatchSettings,
+): Promise<TaskAssignment | 'gone' | 'limit'> {
+  const jobId = pageRow.id as string;
+  let job = pageRow;
+  if (dialect === 'postgres') {
+    // Re-read under the lock (see the top of this file): key share, or for update when a
+    // machine limit makes this job's claims take turns.
+    let [fresh] = await run(
+      db,
+      dialect,
+      num(pageRow.machine_limit as number) > 0 ? LOCK_JOB.update : LOCK_JOB.keyShare,
+      [jobId],
+    );
+    if (
+      fresh &&
+      num(fresh.machine_limit as number) > 0 &&
+      !(num(pageRow.machine_limit as number) > 0)
+    ) {
+      [fresh] = await run(db, dialect, LOCK_JOB.update, [jobId]);
+    }
+    if (!fresh || num(fresh.n_queued as number) <= 0) return 'gone';
+    if (fresh.state !== 'queued' && fresh.state !== 'rendering') return 'gone';
+    const candidate = await candidateWithCounts(db, dialect, fresh, profile.name);
+    if (!pickJob([candidate], profile, limits)) return 'gone';
+    job = fresh;
+  }
+  const jobLimits = json<string[]>(job.limits as string);
+  const held =
+    jobLimits.length === 0 ? [] : await takeLimits(db, jobLimits, new Set(limits.keys()));
+  if (!held) return 'limit';
+  const leaseExpiresAt = now + settings.leaseTtlMs;
+  const params = [
+    profile.name,
+    newLeasePrefix(jobId),
+    leaseExpiresAt,
+    JSON.stringify(held),
+    now,
+    jobId,
+    jobId,
+  ];
+  let [task] = await run(db, dialect, CLAIM_TASK[dialect], params);
+  if (!task && dialect === 'postgres') {
+    // Every queued task left may be locked by claims in flight: wait for them rather than
+    // pass this job over for a lower one (one of them may roll back).
+    [task] = await run(db, dialect, CLAIM_TASK.postgresWaiting, params);
+  }
+  if (!task) {
+    if (held.length > 0) await releaseLimits(db, JSON.stringify(held));
+    return 'gone';
+  }
+  const d = cycle.delta(jobId);
+  d.queued -= 1;
+  d.rendering += 1;
+  cycle.claimed = {
+    jobId,
+    taskIndex: num(task.idx as number),
+    attempt: num(task.attempt as number),
+    worker: profile.name,
+  };
+  return {
+    lease: task.lease as string,
+    leaseExpiresAt,
+    jobId,
+    jobName: job.name as string,
+    taskIndex: num(task.idx as number),
+    attempt: num(task.attempt as number),
+    frames: parseFrameList(task.frames as string),
+    plugin: job.plugin as string,
+    pluginInfo: json(job.plugin_info as string),
+    environment: json(job.environment as string),
+    outputDirectories: json(job.output_dirs as string),
+    outputFilenames: json(job.output_files as string),
+    taskTimeoutSeconds: num(job.task_timeout_s as number),
+  };
+}
+
+// ── workers, and the ends of tasks off the hot path ─────────────────────────
 
 /**
  * Marks the worker seen now and returns its row. The UPDATE also holds the worker's row lock
@@ -212,150 +695,6 @@ async function setWorkerState(
     worker: worker.name,
     data: extra,
   });
-}
-
-async function readLimits(db: Db): Promise<Map<string, LimitState>> {
-  const rows = await db.selectFrom('limits').selectAll().execute();
-  return new Map(rows.map((l) => [l.name, { max: num(l.max), inUse: num(l.in_use) }]));
-}
-
-/**
- * Claims the next task for the worker (see the policy), or undefined. The caller holds the
- * worker's row (`touchWorker`). What the candidate query read may be stale by the time a job
- * is chosen (other connections claim too): the chosen job is re-checked under its row lock,
- * and a job that no longer qualifies is passed over for the next one.
- */
-export async function claim(
-  db: Db,
-  dialect: Dialect,
-  now: number,
-  worker: Selectable<WorkersTable>,
-  settings: DispatchSettings,
-): Promise<TaskAssignment | undefined> {
-  if (num(worker.enabled) !== 1) return undefined;
-  if ((await runningCount(db, worker.name)) >= num(worker.slots)) return undefined;
-  const profile = profileOf(worker);
-  let limits = await readLimits(db);
-
-  for (let offset = 0; ; offset += CANDIDATE_PAGE) {
-    const page = await candidatePage(db, profile, offset);
-    if (page.length === 0) return undefined;
-    let candidates = await Promise.all(page.map((row) => toCandidate(db, row, worker.name)));
-    for (;;) {
-      const chosen = pickJob(candidates, profile, limits);
-      if (!chosen) break;
-      const got = await claimFromJob(db, dialect, now, worker, chosen.id, limits, settings);
-      if (typeof got === 'object') return got;
-      // Claimed away, changed, or a limit ran out since it was read: try the next job.
-      if (got === 'limit') limits = await readLimits(db);
-      candidates = candidates.filter((c) => c.id !== chosen.id);
-    }
-    if (page.length < CANDIDATE_PAGE) return undefined;
-  }
-}
-
-/**
- * Claims the first queued task of a job the policy chose, or says why it could not: `gone`
- * (the job no longer qualifies or has no queued task left) or `limit` (a limit is used up).
- */
-async function claimFromJob(
-  db: Db,
-  dialect: Dialect,
-  now: number,
-  worker: Selectable<WorkersTable>,
-  jobId: string,
-  limits: ReadonlyMap<string, LimitState>,
-  settings: DispatchSettings,
-): Promise<TaskAssignment | 'gone' | 'limit'> {
-  // Lock order: the job, then limits, then the task (see the top of this file). Under the
-  // job's lock its state, counters and rendering workers (machine limit) are current.
-  const job = await lockJobRow(db, dialect, jobId);
-  if (!job || num(job.n_queued) <= 0) return 'gone';
-  const fresh = await toCandidate(db, job, worker.name);
-  if (!pickJob([fresh], profileOf(worker), limits)) return 'gone';
-  const leaseExpiresAt = now + settings.leaseTtlMs;
-  const held = await takeLimits(db, json<string[]>(job.limits), new Set(limits.keys()));
-  if (!held) return 'limit';
-  const task = await db
-    .updateTable('tasks')
-    .set({
-      state: 'rendering',
-      worker: worker.name,
-      // `<random>.<job>.<index>.<attempt>`: see `newLeasePrefix`.
-      lease: sql<string>`cast(${newLeasePrefix(job.id)} as text) || '.' || idx || '.' || (attempt + 1)`,
-      lease_expires_at: leaseExpiresAt,
-      held_limits: JSON.stringify(held),
-      attempt: sql`attempt + 1`,
-      progress: 0,
-      status: '',
-      log_bytes: 0,
-      log_seq: 0,
-      log_batch: 0,
-      log_trim_seq: 0,
-      started_at: now,
-      finished_at: null,
-    })
-    .where('job_id', '=', job.id)
-    .where('state', '=', 'queued')
-    .where('idx', '=', (eb) =>
-      // SKIP LOCKED: a claimer never waits for, nor takes, a task another one is claiming;
-      // the outer UPDATE re-checks `state = 'queued'` on the row it finally writes.
-      forUpdateSkipLocked(
-        eb
-          .selectFrom('tasks')
-          .select('idx')
-          .where('job_id', '=', job.id)
-          .where('state', '=', 'queued')
-          .orderBy('idx')
-          .limit(1),
-        dialect,
-      ),
-    )
-    .returning(['idx', 'frames', 'attempt', 'lease'])
-    .executeTakeFirst();
-  if (!task) {
-    await releaseLimits(db, JSON.stringify(held));
-    return 'gone';
-  }
-  await bumpCounts(db, job.id, { queued: -1, rendering: 1 });
-  if (job.state === 'queued') {
-    await db
-      .updateTable('jobs')
-      .set({ state: 'rendering', started_at: job.started_at ?? now })
-      .where('id', '=', job.id)
-      .execute();
-    if (job.started_at === null) {
-      await recordEvent(db, now, {
-        type: 'job.started',
-        jobId: job.id,
-        worker: worker.name,
-        data: {},
-      });
-    }
-  }
-  await recordEvent(db, now, {
-    type: 'task.started',
-    jobId: job.id,
-    taskIndex: num(task.idx),
-    worker: worker.name,
-    data: { attempt: num(task.attempt) },
-  });
-  await setWorkerState(db, now, worker, 'rendering', { jobId: job.id });
-  return {
-    lease: task.lease!,
-    leaseExpiresAt,
-    jobId: job.id,
-    jobName: job.name,
-    taskIndex: num(task.idx),
-    attempt: num(task.attempt),
-    frames: parseFrameList(task.frames),
-    plugin: job.plugin,
-    pluginInfo: json(job.plugin_info),
-    environment: json(job.environment),
-    outputDirectories: json(job.output_dirs),
-    outputFilenames: json(job.output_files),
-    taskTimeoutSeconds: num(job.task_timeout_s),
-  };
 }
 
 /** The task a worker's lease names, if the lease is still the current one. */
@@ -420,51 +759,6 @@ async function endReportedTask(
   extra: Record<string, unknown> = {},
 ): Promise<void> {
   if (!(await endTask(db, now, task, state, extra))) throw leaseLost(task.lease ?? '');
-}
-
-/** Applies a worker's report on the task its lease names. */
-export async function report(
-  db: Db,
-  dialect: Dialect,
-  now: number,
-  workerName: string,
-  r: TaskReport,
-): Promise<void> {
-  const task = await taskByLease(db, workerName, r.lease);
-  // Lock order: the job before its task. The task row read above is re-checked by lease in
-  // the UPDATE that ends it (endReportedTask), which comes before any other write.
-  await lockJobRow(db, dialect, task.job_id);
-  const at = { jobId: task.job_id, taskIndex: num(task.idx), worker: workerName };
-  if (r.outcome === 'completed') {
-    await endReportedTask(db, now, task, 'completed', { progress: 100 });
-    await recordEvent(db, now, {
-      type: 'task.completed',
-      ...at,
-      data: { attempt: num(task.attempt) },
-    });
-    await settleJob(db, dialect, now, task.job_id);
-    await refreshFrameDependents(db, dialect, task.job_id);
-    return;
-  }
-  if (r.outcome === 'handed-back') {
-    await endReportedTask(db, now, task, 'queued');
-    await recordEvent(db, now, {
-      type: 'task.requeued',
-      ...at,
-      data: { reason: 'handed back by the worker' },
-    });
-    await settleJob(db, dialect, now, task.job_id);
-    return;
-  }
-  await recordTaskError(
-    db,
-    dialect,
-    now,
-    task,
-    workerName,
-    r.message || `exit code ${r.exitCode ?? 'unknown'}`,
-    r.exitCode,
-  );
 }
 
 /**

@@ -51,7 +51,6 @@ import {
 } from '../contract.js';
 import type { Dialect } from './dialect.js';
 import {
-  claim,
   fetchWorkerRow,
   report,
   requeueExpired,
@@ -59,9 +58,9 @@ import {
   runningCount,
   setWorkerState,
   touchWorker,
+  work,
 } from './dispatch.js';
 import { EventLog, beginEvents, flushEvents, recordEvent, type Appended } from './events.js';
-import { FastPathDeclined, fastWork } from './fast-work.js';
 import {
   TASK_INSERT_BATCH,
   applyAction,
@@ -699,51 +698,9 @@ export class SqlStore implements Store {
     r: TaskReport | undefined,
     wantTask: boolean,
   ): Promise<WorkResult> {
-    // The common case in hand-written SQL (`fast-work.ts`); anything else rolls back there and
-    // runs here in the general code.
-    {
-      try {
-        return await this.tx(
-          (db, now) => fastWork(db, this.kind, now, workerName, r, wantTask, this.leaseTtlMs),
-          { wakes: r !== undefined },
-        );
-      } catch (err) {
-        if (!(err instanceof FastPathDeclined)) throw err;
-      }
-    }
     return this.tx(
-      async (db, now) => {
-        // Touching the worker's row first makes one worker's calls run one at a time.
-        const worker = await touchWorker(db, workerName, now);
-        let reportError: WorkResult['reportError'] = null;
-        if (r) {
-          try {
-            await report(db, this.kind, now, workerName, r);
-          } catch (err) {
-            if (!(err instanceof Error && 'code' in err && err.code === 'lease_lost')) throw err;
-            reportError = { code: 'lease_lost', message: err.message };
-            await recordLeaseLoss(db, this.kind, now, workerName, r.lease, {
-              kind: 'report',
-              outcome: r.outcome,
-            });
-          }
-        }
-        const task = wantTask
-          ? await claim(db, this.kind, now, worker, { leaseTtlMs: this.leaseTtlMs })
-          : undefined;
-        if (worker.state === 'stalled' || worker.state === 'offline') {
-          await db
-            .updateTable('workers')
-            .set({ state: 'idle' })
-            .where('name', '=', workerName)
-            .execute();
-          worker.state = 'idle';
-        }
-        if (!task && (await runningCount(db, workerName)) === 0) {
-          await setWorkerState(db, now, worker, 'idle');
-        }
-        return { reportError, task };
-      },
+      (db, now) =>
+        work(db, this.kind, now, workerName, r, wantTask, { leaseTtlMs: this.leaseTtlMs }),
       // A claim alone makes no work dispatchable; a report may (slots, limits, dependents).
       { wakes: r !== undefined },
     );
