@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -54,6 +54,13 @@ await withPostgres('settings in force on every manager', () => {
   afterAll(() => dbs.dropAll(), 60_000);
 
   let managers: RunningManager[] = [];
+  /** The managers' data folders (they hold the admin token). */
+  let folders: string[] = [];
+  const folder = (name: string) => {
+    const dir = mkdtempSync(join(tmpdir(), `drover-settings-${name}-`));
+    folders.push(dir);
+    return dir;
+  };
   let dbUrl = '';
   /** Clients of manager A and manager B, as admin. */
   let a: DroverClient;
@@ -64,14 +71,14 @@ await withPostgres('settings in force on every manager', () => {
     dbUrl = await dbs.clone();
     // A starts first, so it leads every plugin's consumer: B runs none of them.
     const first = await startManager({
-      dataDir: mkdtempSync(join(tmpdir(), 'drover-settings-a-')),
+      dataDir: folder('a'),
       db: dbUrl,
       port: 0,
       logger: quiet,
     });
     managers.push(first);
     const second = await startManager({
-      dataDir: mkdtempSync(join(tmpdir(), 'drover-settings-b-')),
+      dataDir: folder('b'),
       db: dbUrl,
       port: 0,
       logger: quiet,
@@ -112,6 +119,8 @@ await withPostgres('settings in force on every manager', () => {
   afterEach(async () => {
     await Promise.all(managers.map((m) => m.close()));
     managers = [];
+    for (const dir of folders) rmSync(dir, { recursive: true, force: true });
+    folders = [];
   });
 
   describe('two managers on one database', () => {
