@@ -44,7 +44,7 @@ export type Owner = 'job' | 'worker';
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** How a route answers when it does not answer JSON. */
-export type ReplyKind = 'json' | 'event-stream' | 'image' | 'html';
+export type ReplyKind = 'json' | 'event-stream' | 'image' | 'html' | 'text';
 
 export interface RouteDef<
   P extends z.ZodType = z.ZodType,
@@ -76,7 +76,7 @@ export interface RouteDef<
   tokenInQuery?: boolean;
   /** Request headers the route reads (lower-case names), documented in OpenAPI. */
   headers?: H;
-  /** Served at the site root instead of under `/api/v1` (the monitor's files). */
+  /** Served at the site root instead of under `/api/v1` (the monitor's files, `/metrics`). */
   root?: boolean;
 }
 

@@ -26,6 +26,7 @@ const contentType = {
   'event-stream': 'text/event-stream',
   image: 'image/*',
   html: 'text/html',
+  text: 'text/plain',
 } as const;
 
 function errorResponse(description: string) {
@@ -85,7 +86,8 @@ function openApiPath(def: RouteDef): string {
 export function openApiDocument(version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, ZodOpenApiOperationObject>> = {};
   for (const def of Object.values(routes) as RouteDef[]) {
-    if (def.root) continue;
+    // The monitor's files are not API; `/metrics` (also at the root) is.
+    if (def.name === 'monitor') continue;
     const path = openApiPath(def);
     paths[path] ??= {};
     paths[path][def.method.toLowerCase()] = operation(def);
@@ -111,7 +113,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         },
       },
     },
-    tags: [{ name: 'drover', description: `All routes are under ${API}.` }],
+    tags: [{ name: 'drover', description: `All routes are under ${API}, but /metrics.` }],
     paths,
   }) as unknown as Record<string, unknown>;
 }

@@ -487,6 +487,19 @@ export const routes = {
     reply: r.tokenReply,
   }),
 
+  // Monitoring
+  metrics: route({
+    name: 'metrics',
+    method: 'GET',
+    path: '/metrics',
+    root: true,
+    summary:
+      "This manager's metrics in the Prometheus text format: dispatch counters, claim latency, queued tasks, workers by state, the store's connection pool, event-log lag, house keeping",
+    access: 'read',
+    reply: text(),
+    replyKind: 'text',
+  }),
+
   // The monitor
   monitor: route({
     name: 'monitor',

@@ -85,6 +85,10 @@ export function buildApp(farm: Farm, logger: Logger, options: AppOptions): Fasti
     }),
     ...webHandlers(),
     openapi: () => document,
+    metrics: async ({ reply }) => {
+      const body = await farm.metrics.scrape();
+      return reply.type(farm.metrics.registry.contentType).send(body);
+    },
   };
   serveRoutes(app, handlers, {
     access: options.auth,

@@ -13,6 +13,10 @@ import type { TaskReport } from '../core/worker-protocol.js';
 import type { IdempotencyKey, Store } from '../store/contract.js';
 import type { ManagerSettings } from './config.js';
 import { WorkSignal } from './work-signal.js';
+import { postgresPool } from '../store/postgres/index.js';
+import type { WorkResult } from '../store/contract.js';
+import { ClaimGate, claimGateSize } from './claim-gate.js';
+import { FarmMetrics } from './metrics.js';
 
 /** How often a long-polling claim looks again even when nothing woke it. */
 const CLAIM_RECHECK_MS = 1_000;
@@ -27,6 +31,9 @@ export class Farm {
   /** Event plugins, when the manager runs them. */
   plugins: PluginHost | undefined;
   readonly paths: PathMapper;
+  /** Claims in the store at once (see `claim-gate.ts`). */
+  private readonly gate: ClaimGate;
+  readonly metrics: FarmMetrics;
 
   constructor(
     readonly store: Store,
@@ -34,6 +41,18 @@ export class Farm {
     readonly log: Logger,
   ) {
     this.paths = new PathMapper(store);
+    this.gate = new ClaimGate(claimGateSize(postgresPool(store)?.max));
+    this.metrics = new FarmMetrics(this);
+  }
+
+  /** Long-polling claims waiting for work now (the metrics). */
+  get waitingClaims(): number {
+    return this.signal.waiting;
+  }
+
+  /** Claims waiting for their turn at the claim gate now (the metrics). */
+  get queuedClaims(): number {
+    return this.gate.queued;
   }
 
   /**
@@ -103,7 +122,7 @@ export class Farm {
     reportError: { code: string; message: string } | null;
     task: TaskAssignment | null;
   }> {
-    const first = await this.store.work(worker, report, claim);
+    const first = await this.look(worker, report, claim, abort);
     // A finished task can free a limit or release a dependent job: others may have work now.
     if (report) this.signal.wake();
     if (first.task) {
@@ -119,7 +138,7 @@ export class Farm {
       if (left <= 0 || abort.aborted) return { reportError: first.reportError, task: null };
       await this.signal.wait(Math.min(left, CLAIM_RECHECK_MS), abort);
       if (abort.aborted) return { reportError: first.reportError, task: null };
-      const next = await this.store.work(worker, undefined, true);
+      const next = await this.look(worker, undefined, true, abort);
       if (next.task)
         return {
           reportError: first.reportError,
@@ -128,9 +147,32 @@ export class Farm {
     }
   }
 
+  /**
+   * One look at the store for the worker protocol — the report, the claim, or both in one
+   * transaction — taking its turn at the claim gate; counted in the metrics. A worker that
+   * hung up while this waited its turn still has its report kept, but claims nothing.
+   */
+  private async look(
+    worker: string,
+    report: TaskReport | undefined,
+    claim: boolean,
+    abort: AbortSignal,
+  ): Promise<WorkResult> {
+    const started = performance.now();
+    return this.gate.run(async () => {
+      const claiming = claim && !abort.aborted;
+      if (!report && !claiming) return { reportError: null, task: undefined };
+      const r = await this.store.work(worker, report, claiming);
+      this.metrics.work(report, r, claiming, started);
+      return r;
+    });
+  }
+
   /** One round of house keeping: expired leases, silent workers. */
   async houseKeeping(): Promise<void> {
-    const r = await this.store.expireLeases(this.settings.stallAfterMs);
+    const r = await this.metrics.time('leases', () =>
+      this.store.expireLeases(this.settings.stallAfterMs),
+    );
     if (r.requeued > 0 || r.stalled.length > 0) {
       this.log.warn({ requeued: r.requeued, stalled: r.stalled }, 'house keeping requeued tasks');
       this.signal.wake();
@@ -143,7 +185,9 @@ export class Farm {
    * abandoned, expired idempotency keys. Returns whether more is left for the next round.
    */
   async purge(): Promise<boolean> {
-    const r = await this.store.purge({ deletedJobsAfterMs: this.settings.purgeDeletedAfterMs });
+    const r = await this.metrics.time('purge', () =>
+      this.store.purge({ deletedJobsAfterMs: this.settings.purgeDeletedAfterMs }),
+    );
     if (r.tasks > 0 || r.logs > 0 || r.creations > 0) {
       this.log.info(
         { tasks: r.tasks, logs: r.logs, jobs: r.jobs, abandonedCreations: r.creations },

@@ -1,4 +1,4 @@
-import { notFound } from '../../core/errors.js';
+import { DroverError, notFound } from '../../core/errors.js';
 import type { Farm } from '../farm.js';
 import type { Handlers } from '../http/serve.js';
 
@@ -70,7 +70,14 @@ export function workerHandlers(farm: Farm): WorkerHandlers {
     },
 
     reportTask: async ({ params: { name }, body }) => {
-      await store.reportTask(name, body);
+      try {
+        await store.reportTask(name, body);
+      } catch (err) {
+        if (err instanceof DroverError && err.code === 'lease_lost')
+          farm.metrics.report(body.outcome, true);
+        throw err;
+      }
+      farm.metrics.report(body.outcome, false);
       farm.signal.wake();
       return { ok: true };
     },

@@ -44,10 +44,32 @@ function clientConfig(url: string): pg.ClientConfig {
 }
 
 /**
- * A Kysely instance over a pg pool, without migrating. Connections the server drops (a
- * restart, `pg_terminate_backend`) are thrown away by the pool and replaced on demand.
+ * A store's connection pool as the manager's metrics see it: connections now (`total`,
+ * `idle`, and callers `waiting` for one) and, for every connection handed out, how long the
+ * caller waited for it (`onAcquire`). Read with `postgresPool(store)`.
  */
-export function openPostgresDatabase(url: string, poolSize = DEFAULT_POOL_SIZE): Kysely<Database> {
+export interface PoolMonitor {
+  /** The pool's size (`poolSize`). */
+  readonly max: number;
+  readonly total: number;
+  readonly idle: number;
+  readonly waiting: number;
+  /**
+   * Calls `listener` with the seconds each `pool.connect()` took (waiting for a free
+   * connection, or opening one); returns the unsubscribe function. Costs two clock reads per
+   * checkout, nothing when no one listens.
+   */
+  onAcquire(listener: (seconds: number) => void): () => void;
+}
+
+const monitors = new WeakMap<object, PoolMonitor>();
+
+/** The pool of a store opened by `openPostgresStore`; undefined for any other store. */
+export function postgresPool(store: object): PoolMonitor | undefined {
+  return monitors.get(store);
+}
+
+function openPool(url: string, poolSize: number): { db: Kysely<Database>; monitor: PoolMonitor } {
   if (!Number.isInteger(poolSize) || poolSize < 1) {
     throw invalid('poolSize', 'must be a positive whole number');
   }
@@ -58,7 +80,43 @@ export function openPostgresDatabase(url: string, poolSize = DEFAULT_POOL_SIZE):
   // A checked-out connection that dies emits `error` on its client too; the query running on
   // it fails with the same error, which is where it is handled.
   pool.on('connect', (client) => client.on('error', () => undefined));
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const listeners = new Set<(seconds: number) => void>();
+  // Kysely checks connections out with the promise form of `connect()`; time those.
+  const connect = pool.connect.bind(pool) as (callback?: unknown) => Promise<pg.PoolClient>;
+  pool.connect = ((callback?: unknown) => {
+    if (callback !== undefined || listeners.size === 0) return connect(callback);
+    const started = performance.now();
+    return connect().then((client) => {
+      const seconds = (performance.now() - started) / 1000;
+      for (const l of listeners) l(seconds);
+      return client;
+    });
+  }) as typeof pool.connect;
+  const monitor: PoolMonitor = {
+    max: poolSize,
+    get total() {
+      return pool.totalCount;
+    },
+    get idle() {
+      return pool.idleCount;
+    },
+    get waiting() {
+      return pool.waitingCount;
+    },
+    onAcquire(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), monitor };
+}
+
+/**
+ * A Kysely instance over a pg pool, without migrating. Connections the server drops (a
+ * restart, `pg_terminate_backend`) are thrown away by the pool and replaced on demand.
+ */
+export function openPostgresDatabase(url: string, poolSize = DEFAULT_POOL_SIZE): Kysely<Database> {
+  return openPool(url, poolSize).db;
 }
 
 /**
@@ -70,7 +128,7 @@ export async function openPostgresStore(
   url: string,
   options: PostgresStoreOptions = {},
 ): Promise<SqlStore> {
-  const db = openPostgresDatabase(url, options.poolSize);
+  const { db, monitor } = openPool(url, options.poolSize ?? DEFAULT_POOL_SIZE);
   try {
     await migrate(db as unknown as Kysely<unknown>, 'postgres');
   } catch (err) {
@@ -83,7 +141,9 @@ export async function openPostgresStore(
       await sql`select pg_notify(${PG_CHANNEL}, ${payload})`.execute(db);
     },
   );
-  return new SqlStore(db, 'postgres', options, notifier);
+  const store = new SqlStore(db, 'postgres', options, notifier);
+  monitors.set(store, monitor);
+  return store;
 }
 
 // ── databases, for tests and set-up ─────────────────────────────────────────
