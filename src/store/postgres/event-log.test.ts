@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type { FarmEvent } from '../../core/types.js';
 import {
   TestDatabases,
@@ -77,9 +77,12 @@ const takeXid = async (trx: Kysely<Database>) => {
 await withPostgres('postgres: event log', () => {
   const dbs = new TestDatabases();
   const opened: Array<{ destroy(): Promise<void> } | SqlStore> = [];
+  const closeAll = () =>
+    Promise.all(opened.splice(0).map((o) => ('close' in o ? o.close() : o.destroy())));
   beforeAll(() => dbs.prepareTemplate(), 60_000);
+  afterEach(closeAll, 60_000);
   afterAll(async () => {
-    await Promise.all(opened.map((o) => ('close' in o ? o.close() : o.destroy())));
+    await closeAll();
     await dbs.dropAll();
   }, 60_000);
 
@@ -137,9 +140,11 @@ await withPostgres('postgres: event log', () => {
     expect(await consumer.listEvents({})).toEqual([]);
     expect(await consumer.latestEventSeq()).toBe(0);
 
+    // A read waits briefly for events committed before it: T1 ends meanwhile.
+    const reading = consumer.listEvents({});
     t1.open();
     await a.committed;
-    expect((await consumer.listEvents({})).map(tagOf)).toEqual(['A1', 'A2', 'B']);
+    expect((await reading).map(tagOf)).toEqual(['A1', 'A2', 'B']);
   });
 
   it('a transaction that appended after another committed is never published before it', async () => {

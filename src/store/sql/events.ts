@@ -34,8 +34,8 @@ import type { Database, EventsTable } from './schema.js';
  *   that: an xid is taken at a transaction's first write, before it waits for locks.)
  * - Readers read only published events (`seq is not null`) by seq, and run a round first
  *   (`EventLog.publish`): an event that commits late gets a seq above everything read.
- *   A reader also waits (briefly, `OWN_WRITES_WAIT_MS`) until the events its own store
- *   committed are published, so a write and then a read on one manager see each other.
+ *   A read also waits (briefly, `READ_WAIT_MS`) until the events committed before it are
+ *   published, so a write and then a read see each other, through any manager.
  * - An aborted transaction's events never exist; nothing to skip.
  *
  * The caveat: a long-running transaction in Drover's database that has written anything
@@ -49,11 +49,11 @@ import type { Database, EventsTable } from './schema.js';
 /** Transactions one publication round numbers at most (a round is one short UPDATE). */
 const PUBLISH_TRANSACTIONS = 2000;
 /**
- * How long a read waits for its own store's committed events to be published. Normally the
- * first round publishes them; it takes longer only while an older transaction runs (a
+ * How long a read waits for events committed before it to be published. Normally the first
+ * round publishes them; it takes longer only while an older transaction runs (a
  * house-keeping batch, a staging slice: ≤ ~100 ms), and a long one is not waited out.
  */
-const OWN_WRITES_WAIT_MS = 500;
+const READ_WAIT_MS = 500;
 
 const buffers = new WeakMap<object, Array<Insertable<EventsTable>>>();
 
@@ -88,81 +88,68 @@ export async function recordEvent(
   await db.insertInto('events').values(rowOf(at, event)).execute();
 }
 
-/** What a transaction appended: its last event's id and (PostgreSQL) its transaction id. */
-export interface Appended {
-  lastId: number;
-  xid: string | null;
-}
-
-/** Appends what the transaction recorded; call last, right before COMMIT. */
+/**
+ * Appends what the transaction recorded; call last, right before COMMIT. Returns the last
+ * appended event's id (insertion order), if any.
+ */
 export async function flushEvents(
   trx: Kysely<Database>,
   dialect: Dialect,
-): Promise<Appended | undefined> {
+): Promise<number | undefined> {
   const rows = buffers.get(trx);
   buffers.delete(trx);
   if (!rows || rows.length === 0) return undefined;
   if (dialect === 'sqlite') {
     const r = await trx.insertInto('events').values(rows).returning('seq').execute();
-    return { lastId: Math.max(...r.map((e) => num(e.seq))), xid: null };
+    return Math.max(...r.map((e) => num(e.seq)));
   }
   // One fixed statement for any number of rows; `id` and `xid` come from column defaults.
   const column = <K extends keyof Insertable<EventsTable>>(k: K) => rows.map((r) => r[k] ?? null);
-  const r = await sql<{ id: number; xid: string }>`
+  const r = await sql<{ id: number }>`
     insert into events (at, type, job_id, task_idx, worker, data)
     select u.at, u.type, u.job_id, u.task_idx, u.worker, u.data
     from unnest(${column('at')}::bigint[], ${column('type')}::text[], ${column('job_id')}::text[],
         ${column('task_idx')}::integer[], ${column('worker')}::text[], ${column('data')}::text[])
         with ordinality as u(at, type, job_id, task_idx, worker, data, n)
     order by u.n
-    returning id, xid::text as xid`.execute(trx);
-  return { lastId: Math.max(...r.rows.map((e) => num(e.id))), xid: r.rows[0]!.xid };
+    returning id`.execute(trx);
+  return Math.max(...r.rows.map((e) => num(e.id)));
 }
 
 /**
- * One store's side of publication (PostgreSQL; on SQLite every method returns at once):
- * runs publication rounds before reads and remembers what this store committed, so that a
- * read waits for it.
+ * One store's side of publication (PostgreSQL; on SQLite `publish` returns at once): runs
+ * publication rounds before reads.
  */
 export class EventLog {
-  /** The newest transaction id among this store's committed appends not yet seen published. */
-  private ownXid: bigint | undefined;
-
   constructor(
     private readonly db: Kysely<Database>,
     private readonly dialect: Dialect,
   ) {}
 
-  /** Notes a committed transaction's appended events (call after COMMIT). */
-  committed(appended: Appended | undefined): void {
-    if (appended?.xid == null) return;
-    const xid = BigInt(appended.xid);
-    if (this.ownXid === undefined || xid > this.ownXid) this.ownXid = xid;
-  }
-
   /**
-   * Publishes what is ready; call before a read that serves consumers. Waits up to
-   * `waitMs` for this store's own committed events; true when they are published.
+   * Publishes what is ready; call before a read that serves consumers. Then waits, up to
+   * `waitMs`, until every event committed before the call is published too (one still
+   * unpublished waits for an older transaction that is finishing, or for a round another
+   * reader was running), so a write and a later read see each other, on any manager. True
+   * when nothing committed before the call is left unpublished.
    */
-  async publish(waitMs = OWN_WRITES_WAIT_MS): Promise<boolean> {
+  async publish(waitMs = READ_WAIT_MS): Promise<boolean> {
     if (this.dialect === 'sqlite') return true;
     const deadline = performance.now() + waitMs;
+    let before = Number.MAX_SAFE_INTEGER;
     for (let round = 0; ; round++) {
-      const own = this.ownXid;
       let n: number;
       do n = await this.publishRound();
       while (n >= PUBLISH_TRANSACTIONS);
-      if (own === undefined) return true;
-      const waiting = await sql<{ waiting: boolean }>`
-        select exists (
-          select 1 from events where seq is null and xid <= ${own.toString()}::xid8
-        ) as waiting`.execute(this.db);
-      if (!waiting.rows[0]?.waiting) {
-        if (this.ownXid === own) this.ownXid = undefined;
-        return true;
-      }
+      // The newest committed event still unpublished, of those committed before the call
+      // (ids are drawn before COMMIT, so anything committed later that is below it counts
+      // too: at worst a little more waiting).
+      const r = await sql<{ id: number | string | null }>`
+        select max(id) as id from events where seq is null and id <= ${before}`.execute(this.db);
+      const waiting = r.rows[0]?.id ?? null;
+      if (waiting === null) return true;
+      before = num(waiting);
       if (performance.now() >= deadline) return false;
-      // Another round held the lock, or an older transaction is finishing.
       await sleep(Math.min(2 ** round, 20));
     }
   }

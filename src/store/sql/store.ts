@@ -60,7 +60,7 @@ import {
   touchWorker,
   work,
 } from './dispatch.js';
-import { EventLog, beginEvents, flushEvents, recordEvent, type Appended } from './events.js';
+import { EventLog, beginEvents, flushEvents, recordEvent } from './events.js';
 import {
   TASK_INSERT_BATCH,
   applyAction,
@@ -202,15 +202,13 @@ export class SqlStore implements Store {
     for (let attempt = 1; ; attempt++) {
       let commitSent = false;
       try {
-        let appended: Appended | undefined;
         const result = await this.db.transaction().execute(async (trx) => {
           beginEvents(trx);
           const r = await fn(trx, this.now());
-          appended = await flushEvents(trx, this.kind);
+          await flushEvents(trx, this.kind);
           commitSent = true;
           return r;
         });
-        this.events.committed(appended);
         this.diskFullSince = undefined;
         if (options.wakes !== false) this.wake();
         return result;
@@ -946,16 +944,15 @@ export class SqlStore implements Store {
    * `APPEND_WAIT_MS` (only a long transaction in the database makes it wait at all).
    */
   async appendEvent(event: NewEvent): Promise<FarmEvent> {
-    const appended = await this.tx(async (db, now) => {
+    const id = await this.tx(async (db, now) => {
       await recordEvent(db, now, event);
       return flushEvents(db, this.kind);
     });
-    this.events.committed(appended);
     await this.events.publish(APPEND_WAIT_MS);
     const row = await this.db
       .selectFrom('events')
       .selectAll()
-      .where('id', '=', appended!.lastId)
+      .where('id', '=', id!)
       .executeTakeFirstOrThrow();
     if (row.seq === null) {
       throw new DroverError(
