@@ -72,6 +72,11 @@ program
     collect,
   )
   .option('--headless', 'do not offer the web monitor')
+  .option(
+    '--deadline-port <port>',
+    "also serve Deadline's Web Service API on this port (Deadline's is 8082)",
+    int(0, 65535),
+  )
   .action((o: Parameters<typeof dev>[0]) => dev(o));
 
 program
@@ -121,6 +126,15 @@ program
   .option(
     '--no-auth',
     'DANGEROUS: accept requests without tokens, every one acting as admin (trusted networks only)',
+  )
+  .option(
+    '--deadline-port <port>',
+    "also serve Deadline's Web Service API on this port (Deadline's is 8082)",
+    int(0, 65535),
+  )
+  .option(
+    '--deadline-anonymous-user <name>',
+    'DANGEROUS: Deadline Web Service requests without credentials act as this user (legacy clients, trusted networks only)',
   )
   .option('--log-level <level>', 'log level', 'info')
   .action((o: Parameters<typeof manager>[0]) => manager(o));

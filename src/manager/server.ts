@@ -12,6 +12,7 @@ import { PluginHost } from '../events/host.js';
 import { loadPlugins } from '../events/loader.js';
 import type { EventPlugin } from '../events/plugin.js';
 import { builtinPlugins } from '../events/plugins/index.js';
+import { startDeadlineService } from '../compat/deadline/server.js';
 
 /** How long a manager keeps a role (a plugin's consumer) without renewing it. */
 const LEAD_TTL_MS = 15_000;
@@ -46,6 +47,10 @@ export interface ManagerOptions {
    * one). None: the manager serves no images, whatever folders jobs name.
    */
   outputRoots?: readonly string[];
+  /** Also serve Deadline's Web Service API on this port (`--deadline-port`; 0 picks one). */
+  deadlinePort?: number;
+  /** `--deadline-anonymous-user NAME`: Web Service requests without credentials act as NAME. */
+  deadlineAnonymousUser?: string;
 }
 
 export interface RunningManager {
@@ -57,6 +62,8 @@ export interface RunningManager {
   adminToken: string | undefined;
   /** Tokens and roles, when authentication is on. */
   auth: Authenticator | undefined;
+  /** The Deadline Web Service's address, when `deadlinePort` was given. */
+  deadlineUrl?: string;
   close(): Promise<void>;
 }
 
@@ -145,6 +152,19 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const port = typeof addr === 'object' && addr ? addr.port : (options.port ?? 8642);
   const url = `${options.tls ? 'https' : 'http'}://${options.host ?? '127.0.0.1'}:${port}`;
   logger.info({ url, store: store.kind }, 'manager listening');
+  const deadline =
+    options.deadlinePort === undefined
+      ? undefined
+      : await startDeadlineService(farm, logger, {
+          access: auth ?? 'none',
+          allowedHosts: [hostname(), listenHost, ...(options.allowedHosts ?? [])],
+          host: listenHost,
+          port: options.deadlinePort,
+          ...(options.deadlineAnonymousUser
+            ? { anonymousUser: options.deadlineAnonymousUser }
+            : {}),
+          ...(options.tls ? { tls: options.tls } : {}),
+        });
 
   return {
     url,
@@ -152,10 +172,12 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     id,
     adminToken,
     auth,
+    ...(deadline ? { deadlineUrl: deadline.url } : {}),
     async close() {
       clearInterval(timer);
       unsubscribe();
       farm.signal.wake();
+      await deadline?.close();
       await app.close();
       await host.stop();
       await keeping;

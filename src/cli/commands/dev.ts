@@ -15,6 +15,8 @@ export interface DevOptions {
   pluginsDir?: string;
   outputRoot?: string[];
   headless?: boolean;
+  /** Also serve Deadline's Web Service API on this port. */
+  deadlinePort?: number;
 }
 
 function describeEvent(e: FarmEvent): string | undefined {
@@ -67,6 +69,7 @@ export async function dev(o: DevOptions): Promise<void> {
     logger,
     ...(o.pluginsDir ? { pluginsDir: resolve(o.pluginsDir) } : {}),
     outputRoots: (o.outputRoot ?? ['.']).map((r) => resolve(r)),
+    ...(o.deadlinePort !== undefined ? { deadlinePort: o.deadlinePort } : {}),
   });
   const { manager } = farm;
   const gfsSync = manager.farm.plugins?.show('gfs-sync');
@@ -89,6 +92,7 @@ export async function dev(o: DevOptions): Promise<void> {
       ? '  gfs-sync global: output folders are made and synced to every region before a job renders (turn it off: npx drover plugin state gfs-sync disabled)'
       : `  gfs-sync ${gfsSync?.state ?? 'not loaded'} (turn it on: npx drover plugin state gfs-sync global)`,
   );
+  if (manager.deadlineUrl) say(`  deadline ${manager.deadlineUrl}  (Deadline Web Service API)`);
   say(`  logs     ${farm.logDir}`);
   if (manager.auth) {
     say(

@@ -27,6 +27,10 @@ export interface ManagerCommandOptions {
   maxFramesUser?: number;
   /** How long after deletion a job's tasks and logs are purged: `7d`, `12h`, `30m`, `0s`. */
   purgeDeletedAfter?: string;
+  /** Also serve Deadline's Web Service API on this port. */
+  deadlinePort?: number;
+  /** Deadline Web Service requests without credentials act as this user (trusted networks). */
+  deadlineAnonymousUser?: string;
 }
 
 const DURATION_UNITS_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
@@ -79,10 +83,15 @@ export async function manager(o: ManagerCommandOptions): Promise<void> {
     outputRoots: (o.outputRoot ?? []).map((r) => resolve(r)),
     allowedHosts: o.allowHost ?? [],
     auth: o.auth !== false,
+    ...(o.deadlinePort !== undefined ? { deadlinePort: o.deadlinePort } : {}),
+    ...(o.deadlineAnonymousUser ? { deadlineAnonymousUser: o.deadlineAnonymousUser } : {}),
   });
   process.stderr.write(
     `drover manager listening on ${running.url} (store: ${running.farm.store.kind})\n`,
   );
+  if (running.deadlineUrl) {
+    process.stderr.write(`Deadline Web Service listening on ${running.deadlineUrl}\n`);
+  }
   await new Promise<void>((done) => {
     const stop = () => {
       process.off('SIGINT', stop);

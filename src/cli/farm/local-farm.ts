@@ -50,6 +50,8 @@ export interface LocalFarmOptions {
    * output-folder race); a state saved since (`drover plugin state gfs-sync …`) is kept.
    */
   gfsSync?: PluginState;
+  /** Also serve Deadline's Web Service API on this port. */
+  deadlinePort?: number;
 }
 
 export interface LocalFarm {
@@ -88,6 +90,7 @@ export async function startLocalFarm(o: LocalFarmOptions): Promise<LocalFarm> {
     ...(o.settings ? { settings: o.settings } : {}),
     ...(o.pluginsDir ? { pluginsDir: o.pluginsDir } : {}),
     outputRoots: [gfsRoot, ...(o.outputRoots ?? [])],
+    ...(o.deadlinePort !== undefined ? { deadlinePort: o.deadlinePort } : {}),
   });
   const store = manager.farm.store;
   const existing = await store.listPathMappings();

@@ -74,6 +74,18 @@ export interface ServeOptions {
    * attack needs a name. `localhost` is always allowed.
    */
   allowedHosts: readonly string[];
+  /**
+   * Also take the token as HTTP Basic's password (`Authorization: Basic base64(name:token)`),
+   * as Deadline's Web Service clients send it. The user name is not checked: the token says
+   * who the request acts as. Off for the native API.
+   */
+  basicAuth?: boolean;
+  /**
+   * Who a request without credentials acts as (Deadline's `--deadline-anonymous-user`, for
+   * legacy clients on a trusted network); its role is checked like a token's. Undefined: such
+   * a request is refused.
+   */
+  anonymous?: Principal;
 }
 
 const served_ = new WeakMap<FastifyInstance, string[]>();
@@ -121,14 +133,14 @@ export function serveRoutes<T extends Record<string, RouteDef> = Routes>(
       request.principal = NO_AUTH;
       return;
     }
-    const secret = tokenOf(request, def);
-    if (!secret) {
+    const secret = tokenOf(request, def, options.basicAuth === true);
+    if (!secret && !options.anonymous) {
       throw new DroverError(
         'unauthorized',
         'this manager needs a token: pass --token or set DROVER_TOKEN (Authorization: Bearer …)',
       );
     }
-    const principal = await options.access.principal(secret);
+    const principal = secret ? await options.access.principal(secret) : options.anonymous;
     if (!principal)
       throw new DroverError('unauthorized', 'the token is not valid (unknown or revoked)');
     if (!(rolesFor[def.access] as readonly string[]).includes(principal.role)) {
@@ -217,9 +229,14 @@ function hostName(host: string): string | undefined {
  * The bearer token; on the routes a browser calls without headers (the live stream, images)
  * also the `token` query parameter — and only there.
  */
-function tokenOf(request: FastifyRequest, def: RouteDef): string | undefined {
+function tokenOf(request: FastifyRequest, def: RouteDef, basic: boolean): string | undefined {
   const header = request.headers.authorization;
   if (header?.startsWith('Bearer ')) return header.slice(7).trim() || undefined;
+  if (basic && header?.startsWith('Basic ')) {
+    const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    return (colon < 0 ? '' : decoded.slice(colon + 1)) || undefined;
+  }
   if (def.tokenInQuery) {
     const q = (request.query as Record<string, unknown> | undefined)?.token;
     if (typeof q === 'string' && q.length > 0 && q.length <= 200) return q;

@@ -1,0 +1,542 @@
+import type { FastifyReply } from 'fastify';
+import type { Principal } from '../../core/auth.js';
+import { DroverError, invalid, notFound } from '../../core/errors.js';
+import { jobChangesSchema, type JobChanges, type JobState } from '../../core/job-spec.js';
+import { parseInput } from '../../core/validate.js';
+import type { Job, Task } from '../../core/types.js';
+import type { Farm } from '../../manager/farm.js';
+import type { HandlersOf } from '../../manager/http/serve.js';
+import { MAX_PAGE } from '../../store/contract.js';
+import { inDeadlineTerms, listOf, mapJobInfo } from './job-info.js';
+import {
+  deadlineJob,
+  deadlineTask,
+  PLUGIN_DATA_KEY,
+  sentOf,
+  statesByName,
+  type DeadlineSent,
+} from './job-object.js';
+import type { DeadlineRoutes } from './routes.js';
+
+/** Mutating calls answer the text `Success`, as Deadline's do. */
+export function success(reply: FastifyReply): FastifyReply {
+  return reply.type('text/plain; charset=utf-8').send('Success');
+}
+
+/** 501 with a text naming what is not supported. */
+export function notSupported(reply: FastifyReply, what: string): FastifyReply {
+  return reply
+    .status(501)
+    .type('text/plain; charset=utf-8')
+    .send(`${what} is not supported by Drover's Deadline Web Service`);
+}
+
+/** Most jobs in one submission (`{"Jobs": […]}`). */
+const MAX_JOBS_PER_POST = 100;
+/** Most jobs one `GET /api/jobs` answers. */
+const MAX_JOBS_LISTED = 100_000;
+/** Tasks of a job read for reports. */
+const MAX_REPORT_TASKS = 1000;
+
+type Body = Record<string, unknown>;
+
+export function bodyOf(value: unknown): Body {
+  if (value === undefined || value === null) throw invalid('body', 'missing body');
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw invalid('body', 'must be a JSON object');
+  return value as Body;
+}
+
+export function yes(value: unknown): boolean {
+  return value === true || (typeof value === 'string' && /^true$/i.test(value.trim()));
+}
+
+function requiredString(body: Body, key: string): string {
+  const v = body[key];
+  if (typeof v === 'number') return String(v);
+  if (typeof v !== 'string' || v.trim() === '') throw invalid(key, 'is required');
+  return v.trim();
+}
+
+/** Job ids of a query or body value (`a,b` or a list). */
+function idsOf(value: unknown, key: string): string[] {
+  const ids = listOf(value, key);
+  if (!ids) throw invalid(key, 'is required');
+  if (ids.length > 1000) throw invalid(key, 'at most 1000 ids');
+  return ids;
+}
+
+async function allPages<T>(read: (offset: number) => Promise<T[]>, max: number): Promise<T[]> {
+  const all: T[] = [];
+  for (let offset = 0; all.length < max; offset += MAX_PAGE) {
+    const page = await read(offset);
+    all.push(...page);
+    if (page.length < MAX_PAGE) break;
+  }
+  return all.slice(0, max);
+}
+
+export function jobHandlers(
+  farm: Farm,
+): Pick<
+  HandlersOf<DeadlineRoutes>,
+  | 'getJobs'
+  | 'submitJobs'
+  | 'jobCommand'
+  | 'deleteJobs'
+  | 'getTasks'
+  | 'taskCommand'
+  | 'getJobReports'
+  | 'getTaskReports'
+> {
+  const store = farm.store;
+
+  /** The job, when the principal may act on it: a user token only on its own jobs. */
+  async function ownJob(id: string, principal: Principal | undefined): Promise<Job> {
+    const job = await store.fetchJob(id);
+    if (!job || job.state === 'deleted') throw notFound(`job ${id}`);
+    if (principal && principal.role !== 'admin' && job.user !== principal.name) {
+      throw new DroverError(
+        'forbidden',
+        `job ${id} belongs to ${job.user || 'nobody'}; ${principal.name} may change only its own jobs`,
+      );
+    }
+    return job;
+  }
+
+  async function readJob(id: string): Promise<Job> {
+    const job = await store.fetchJob(id);
+    if (!job) throw notFound(`job ${id}`);
+    return job;
+  }
+
+  async function submitOne(
+    entry: unknown,
+    where: string,
+    principal: Principal | undefined,
+    extraDependencies: string[],
+  ): Promise<Job> {
+    const e = bodyOf(entry);
+    const aux = e.AuxFiles;
+    if (Array.isArray(aux) ? aux.length > 0 : aux !== undefined && aux !== null && aux !== '') {
+      throw invalid(`${where}AuxFiles`, 'auxiliary files are not supported by Drover yet');
+    }
+    let mapped;
+    try {
+      mapped = mapJobInfo(e.JobInfo, e.PluginInfo);
+    } catch (err) {
+      throw prefixed(err, where);
+    }
+    const { submission, ignored } = mapped;
+    // Without UserName the job belongs to whoever calls (Deadline: the service's account).
+    if (submission.user === undefined && principal) submission.user = principal.name;
+    if (extraDependencies.length > 0) {
+      submission.dependencies = [
+        ...((submission.dependencies as string[] | undefined) ?? []),
+        ...extraDependencies,
+      ];
+    }
+    let job: Job;
+    try {
+      job = await farm.submitJob(submission, principal);
+    } catch (err) {
+      throw prefixed(inDeadlineTerms(err), where);
+    }
+    // Kept verbatim so GET answers what was sent (Props.PlugInfo, Props.Chunk, Plug); the job
+    // already exists, so a failure here leaves it without them rather than unsubmitted.
+    const jobInfo = e.JobInfo as Record<string, unknown>;
+    const sent: DeadlineSent = {
+      plugin: typeof jobInfo.Plugin === 'string' ? jobInfo.Plugin : job.plugin,
+      jobInfo,
+      pluginInfo: (e.PluginInfo as Record<string, unknown> | undefined) ?? {},
+      ignored,
+    };
+    await store.setJobPluginData(job.id, PLUGIN_DATA_KEY, sent);
+    if (ignored.length > 0) {
+      // In the job's history, so a wrangler sees what the submitter asked for in vain.
+      await store.appendEvent({
+        type: 'job.updated',
+        jobId: job.id,
+        data: {
+          source: 'deadline',
+          message: `Deadline keys Drover does not act on (kept as sent): ${ignored.join(', ')}`,
+          ignoredKeys: ignored,
+        },
+      });
+    }
+    return (await store.fetchJob(job.id)) ?? job;
+  }
+
+  async function listAll(states?: readonly JobState[], all = false): Promise<Job[]> {
+    return allPages(
+      (offset) => store.listJobs({ ...(states ? { states } : {}), all, offset, limit: MAX_PAGE }),
+      MAX_JOBS_LISTED,
+    );
+  }
+
+  async function tasksOf(jobId: string): Promise<Task[]> {
+    return allPages((offset) => store.listTasks(jobId, { offset, limit: MAX_PAGE }), 1_000_000);
+  }
+
+  async function changeJob(job: Job, command: string, body: Body): Promise<'done' | 'unsupported'> {
+    // Checked by the same schema as the native API's job changes.
+    const update = (changes: Record<string, unknown>) =>
+      farm.updateJob(job.id, parseInput(jobChangesSchema, changes));
+    const listed = job.allowList.length > 0 ? job.allowList : job.denyList;
+    const white = job.allowList.length > 0;
+    const placement = (list: string[], allow: boolean): JobChanges =>
+      allow ? { allowList: list, denyList: [] } : { allowList: [], denyList: list };
+    const slaves = () => listOf(body.SlaveList, 'SlaveList') ?? [];
+    const limit = () => {
+      const n = Number(body.Limit);
+      if (!Number.isInteger(n) || n < 0) throw invalid('Limit', 'must be a whole number ≥ 0');
+      return n;
+    };
+    const flag = () => {
+      if (body.WhiteListFlag === undefined) throw invalid('WhiteListFlag', 'is required');
+      return yes(body.WhiteListFlag);
+    };
+    const actions: Record<string, (() => Promise<unknown>) | undefined> = {
+      suspend: () => farm.jobAction(job.id, 'suspend'),
+      // Drover suspends a job's queued tasks and lets rendering ones finish either way.
+      suspendnonrendering: () => farm.jobAction(job.id, 'suspend'),
+      resume: () => farm.jobAction(job.id, 'resume'),
+      resumefailed: async () => {
+        const failed = (await tasksOf(job.id)).filter((t) => t.state === 'failed');
+        if (failed.length > 0)
+          await farm.requeueTasks(
+            job.id,
+            failed.map((t) => t.index),
+          );
+      },
+      requeue: () => farm.jobAction(job.id, 'requeue'),
+      archive: () => farm.jobAction(job.id, 'archive'),
+      pend: () => farm.jobAction(job.id, 'pend'),
+      releasepending: () => farm.jobAction(job.id, 'release'),
+      fail: () => farm.jobAction(job.id, 'fail'),
+      save: async () => {
+        const changes = changesOf(job, body.Job);
+        if (Object.keys(changes).length > 0) await update(changes);
+      },
+      setjobmachinelimit: () =>
+        update({
+          machineLimit: limit(),
+          ...placement(
+            slaves(),
+            body.WhiteListFlag === undefined ? white : yes(body.WhiteListFlag),
+          ),
+        }),
+      setjobmachinelimitmaximum: () => update({ machineLimit: limit() }),
+      setjobmachinelimitlistedslaves: () => update(placement(slaves(), white)),
+      addslavestojobmachinelimitlist: () =>
+        update(placement([...new Set([...listed, ...slaves()])], white)),
+      removeslavesfromjobmachinelimitlist: () => {
+        const drop = new Set(slaves());
+        return farm.updateJob(
+          job.id,
+          placement(
+            listed.filter((w) => !drop.has(w)),
+            white,
+          ),
+        );
+      },
+      setjobmachinelimitwhitelistflag: () => update(placement(listed, flag())),
+    };
+    const act = Object.hasOwn(actions, command) ? actions[command] : undefined;
+    if (!act) return 'unsupported';
+    await act();
+    return 'done';
+  }
+
+  return {
+    getJobs: async ({ query, reply }) => {
+      if (yes(query.Statistics)) return notSupported(reply, 'Statistics=true');
+      let jobs: Job[];
+      if (query.JobID !== undefined) {
+        const ids = idsOf(query.JobID, 'JobID');
+        const found = await Promise.all(ids.map((id) => store.fetchJob(id)));
+        const wantDeleted = yes(query.Deleted);
+        jobs = found.filter(
+          (j): j is Job => j !== undefined && (j.state === 'deleted') === wantDeleted,
+        );
+      } else if (yes(query.Deleted)) {
+        jobs = await listAll(['deleted'], true);
+      } else if (query.States !== undefined) {
+        const states = (listOf(query.States, 'States') ?? []).flatMap((name) => {
+          const s = statesByName[name.toLowerCase()];
+          if (!s)
+            throw invalid(
+              'States',
+              `unknown state ${name}: Active, Suspended, Completed, Failed, Pending`,
+            );
+          return s;
+        });
+        jobs = await listAll(states);
+      } else {
+        jobs = await listAll();
+      }
+      if (yes(query.IdOnly)) return jobs.map((j) => j.id);
+      if (yes(query.Details)) {
+        const details: Record<string, unknown> = {};
+        for (const job of jobs) {
+          details[job.id] = {
+            Job: deadlineJob(job),
+            Tasks: (await tasksOf(job.id)).map(deadlineTask),
+            PendingReason: job.pendingReason,
+            History: (await store.listEvents({ jobId: job.id, limit: 200 })).map((e) => ({
+              Date: new Date(e.at).toISOString(),
+              Type: e.type,
+              Data: e.data,
+            })),
+          };
+        }
+        return details;
+      }
+      return jobs.map(deadlineJob);
+    },
+
+    submitJobs: async ({ body, principal }) => {
+      const b = bodyOf(body);
+      if (b.Jobs !== undefined) {
+        if (!Array.isArray(b.Jobs) || b.Jobs.length === 0)
+          throw invalid('Jobs', 'must be a non-empty list of jobs');
+        if (b.Jobs.length > MAX_JOBS_PER_POST)
+          throw invalid('Jobs', `at most ${MAX_JOBS_PER_POST} jobs per submission`);
+        const dependent = yes(b.Dependent);
+        const jobs: Job[] = [];
+        for (const [i, entry] of (b.Jobs as unknown[]).entries()) {
+          const previous = jobs[jobs.length - 1];
+          const onPrevious =
+            previous !== undefined && (dependent || yes((entry as Body | null)?.DependsOnPrevious));
+          jobs.push(
+            await submitOne(entry, `Jobs.${i}.`, principal, onPrevious ? [previous.id] : []),
+          );
+        }
+        return yes(b.IdOnly) ? jobs.map((j) => ({ _id: j.id })) : jobs.map(deadlineJob);
+      }
+      const job = await submitOne(b, '', principal, []);
+      // Kept free of true/false/null: one public submitter `eval`s this reply in Python.
+      return yes(b.IdOnly) ? { _id: job.id } : deadlineJob(job);
+    },
+
+    jobCommand: async ({ body, principal, reply }) => {
+      const b = bodyOf(body);
+      const command = requiredString(b, 'Command').toLowerCase();
+      const unsupportedCommands: Record<string, string> = {
+        complete: 'completing a job by hand',
+        updatesubmissiondate: 'changing the submission date',
+        import: 'importing jobs',
+        undelete: 'undeleting jobs',
+        setjobframerange: 'changing the frames of a submitted job',
+        appendjobframerange: 'adding frames to a submitted job',
+      };
+      const what = Object.hasOwn(unsupportedCommands, command)
+        ? unsupportedCommands[command]
+        : undefined;
+      if (what) return notSupported(reply, `${what} (${command})`);
+      const id = requiredString(b, 'JobID');
+      const job = await ownJob(id, principal);
+      if ((await changeJob(job, command, b)) === 'unsupported') {
+        throw invalid('Command', `unknown command "${command.slice(0, 60)}"`);
+      }
+      return success(reply);
+    },
+
+    deleteJobs: async ({ query, principal, reply }) => {
+      if (yes(query.Purge)) return notSupported(reply, 'Purge=true');
+      const ids = idsOf(query.JobID, 'JobID');
+      const jobs = await Promise.all(ids.map((id) => ownJob(id, principal)));
+      for (const job of jobs) await farm.jobAction(job.id, 'delete');
+      return success(reply);
+    },
+
+    getTasks: async ({ query }) => {
+      if (query.JobID === undefined) throw invalid('JobID', 'is required');
+      const job = await readJob(query.JobID);
+      const tasks = await tasksOf(job.id);
+      if (query.TaskID !== undefined) {
+        const n = Number(query.TaskID);
+        const task = Number.isInteger(n) ? tasks.find((t) => t.index === n) : undefined;
+        if (!task) throw invalid('TaskID', `job ${job.id} has no task ${query.TaskID}`);
+        return deadlineTask(task);
+      }
+      if (yes(query.IdOnly)) return tasks.map((t) => t.index);
+      return { ID: job.id, Tasks: tasks.map(deadlineTask) };
+    },
+
+    taskCommand: async ({ body, principal, reply }) => {
+      const b = bodyOf(body);
+      const command = requiredString(b, 'Command').toLowerCase();
+      const id = requiredString(b, 'JobID');
+      const job = await ownJob(id, principal);
+      const tasks = await tasksOf(job.id);
+      const indexes = taskListOf(b.TaskList, tasks);
+      if (command === 'requeue') {
+        await farm.requeueTasks(job.id, indexes);
+      } else if (command === 'resumefailed') {
+        const failed = new Set(tasks.filter((t) => t.state === 'failed').map((t) => t.index));
+        const chosen = indexes.filter((i) => failed.has(i));
+        if (chosen.length > 0) await farm.requeueTasks(job.id, chosen);
+      } else if (
+        ['complete', 'resume', 'suspend', 'fail', 'pend', 'releasepending'].includes(command)
+      ) {
+        return notSupported(reply, `the task command ${command} (use the job command)`);
+      } else {
+        throw invalid('Command', `unknown command "${command.slice(0, 60)}"`);
+      }
+      return success(reply);
+    },
+
+    getJobReports: async ({ query }) => {
+      if (query.JobID === undefined) throw invalid('JobID', 'is required');
+      const job = await readJob(query.JobID);
+      const data = (query.Data ?? 'all').toLowerCase();
+      if (data === 'history') {
+        const events = await store.listEvents({ jobId: job.id, limit: 1000 });
+        return events.map((e) => ({
+          _id: `${job.id}_event_${e.seq}`,
+          Job: job.id,
+          Date: new Date(e.at).toISOString(),
+          Title: e.type,
+          Slave: e.worker ?? '',
+          Task: e.taskIndex ?? -1,
+          Data: e.data,
+        }));
+      }
+      if (
+        !['all', 'log', 'error', 'requeue', 'allcontents', 'logcontents', 'errorcontents'].includes(
+          data,
+        )
+      ) {
+        throw invalid('Data', 'must be all, log, error, requeue, history or allcontents');
+      }
+      if (data === 'requeue') return [];
+      const tasks = (await tasksOf(job.id)).filter((t) => t.attempt > 0).slice(0, MAX_REPORT_TASKS);
+      const reports = [];
+      for (const task of tasks) {
+        const r = await report(job, task, task.attempt, data.endsWith('contents'));
+        if (data.startsWith('log') && r.Type !== 0) continue;
+        if (data.startsWith('error') && r.Type !== 1) continue;
+        reports.push(r);
+      }
+      return reports;
+    },
+
+    getTaskReports: async ({ query }) => {
+      if (query.JobID === undefined) throw invalid('JobID', 'is required');
+      if (query.TaskID === undefined) throw invalid('TaskID', 'is required');
+      const job = await readJob(query.JobID);
+      const n = Number(query.TaskID);
+      const task = Number.isInteger(n)
+        ? (await tasksOf(job.id)).find((t) => t.index === n)
+        : undefined;
+      if (!task) throw invalid('TaskID', `job ${job.id} has no task ${query.TaskID}`);
+      const contents = (query.Data ?? '').toLowerCase().endsWith('contents');
+      const reports = [];
+      for (let attempt = 1; attempt <= Math.min(task.attempt, 100); attempt++) {
+        reports.push(await report(job, task, attempt, contents));
+      }
+      return reports;
+    },
+  };
+
+  /** One attempt's log as a Deadline report: Type 1 (error) when that attempt failed. */
+  async function report(job: Job, task: Task, attempt: number, contents: boolean) {
+    const log = await store.readTaskLog(job.id, task.index, { attempt });
+    const last = attempt === task.attempt;
+    const failed = last ? task.state === 'failed' : true;
+    const first = task.frames[0] ?? 0;
+    return {
+      _id: `${job.id}_${task.index}_${attempt}`,
+      Job: job.id,
+      Type: failed ? 1 : 0,
+      Date: new Date(log.chunks[log.chunks.length - 1]?.at ?? job.submittedAt).toISOString(),
+      Slave: last ? (task.worker ?? '') : '',
+      Task: task.index,
+      Title: failed ? 'Error' : 'Log',
+      JobName: job.name,
+      JobUser: job.user,
+      Plugin: sentOf(job)?.plugin ?? job.plugin,
+      Frames: `${first}-${task.frames[task.frames.length - 1] ?? first}`,
+      ...(contents ? { Contents: log.chunks.map((c) => c.text).join('') } : {}),
+    };
+  }
+}
+
+/** `TaskList`: one integer, a list, a comma string, or absent (= every task). */
+function taskListOf(value: unknown, tasks: Task[]): number[] {
+  if (value === undefined || value === null || value === '') return tasks.map((t) => t.index);
+  const raw: unknown[] = Array.isArray(value)
+    ? (value as unknown[])
+    : typeof value === 'string'
+      ? value.split(',')
+      : [value];
+  const known = new Set(tasks.map((t) => t.index));
+  return [
+    ...new Set(
+      raw.map((v) => {
+        const n = typeof v === 'string' ? Number(v.trim()) : v;
+        if (typeof n !== 'number' || !Number.isInteger(n) || !known.has(n)) {
+          throw invalid('TaskList', `no task ${JSON.stringify(v)?.slice(0, 40)} in this job`);
+        }
+        return n;
+      }),
+    ),
+  ];
+}
+
+/** `save`: the edited job object's fields Drover can change on a live job. */
+function changesOf(job: Job, edited: unknown): Record<string, unknown> {
+  if (!edited || typeof edited !== 'object') throw invalid('Job', 'must be a job object');
+  const props = (edited as { Props?: unknown }).Props;
+  if (!props || typeof props !== 'object') throw invalid('Job.Props', 'is required');
+  const p = props as Record<string, unknown>;
+  const changes: Record<string, unknown> = {};
+  const fields: [string, keyof JobChanges, 'string' | 'int' | 'list'][] = [
+    ['Name', 'name', 'string'],
+    ['Batch', 'batchName', 'string'],
+    ['Cmmt', 'comment', 'string'],
+    ['Pri', 'priority', 'int'],
+    ['Pool', 'pool', 'string'],
+    ['SecPool', 'secondaryPool', 'string'],
+    ['Grp', 'group', 'string'],
+    ['Limits', 'limits', 'list'],
+    ['MachLmt', 'machineLimit', 'int'],
+  ];
+  for (const [key, field, kind] of fields) {
+    const v = p[key];
+    if (v === undefined) continue;
+    const where = `Job.Props.${key}`;
+    if (kind === 'int') {
+      const n = typeof v === 'string' ? Number(v) : v;
+      if (typeof n !== 'number' || !Number.isInteger(n))
+        throw invalid(where, 'must be a whole number');
+      if (n !== job[field]) changes[field] = n;
+    } else if (kind === 'list') {
+      const list = listOf(v, where) ?? [];
+      if (list.join(',') !== (job[field] as string[]).join(',')) changes[field] = list;
+    } else {
+      if (typeof v !== 'string') throw invalid(where, 'must be a string');
+      if (v !== job[field]) changes[field] = v;
+    }
+  }
+  if (p.ListedSlaves !== undefined || p.White !== undefined) {
+    const listed = listOf(p.ListedSlaves, 'Job.Props.ListedSlaves') ?? [];
+    const white = p.White === undefined ? job.allowList.length > 0 : yes(p.White);
+    const allow = white ? listed : [];
+    const deny = white ? [] : listed;
+    if (allow.join(',') !== job.allowList.join(',')) changes.allowList = allow;
+    if (deny.join(',') !== job.denyList.join(',')) changes.denyList = deny;
+  }
+  return changes;
+}
+
+/** An error about one job of several, its key prefixed (`Jobs.1.JobInfo.Priority`). */
+function prefixed(err: unknown, where: string): unknown {
+  if (where === '' || !(err instanceof DroverError) || err.code !== 'invalid_input') return err;
+  const field = err.field ?? 'body';
+  const message = err.message.startsWith(`${field}: `)
+    ? err.message.slice(field.length + 2)
+    : err.message;
+  return invalid(`${where}${field}`, message);
+}
