@@ -73,11 +73,18 @@ process.on('message', (m: Msg) => {
 });
 
 const names = (p: SwarmPlan) => Array.from({ length: p.workers }, (_, i) => `${p.prefix}-${i}`);
-const clientOf = (p: SwarmPlan, i: number) => clients[i % p.urls.length]!;
+const clientOf = (_p: SwarmPlan, i: number) => clients[i]!;
 
+/**
+ * Each worker has its own client (its own keep-alive connection, as a real worker has), and
+ * registers on it: by `go` every worker's connection is open, made 32 at a time. Opening them
+ * all at `go` instead (the workers shared 2 agents before) made 1,000–10,000 connections at
+ * once, which overflowed the manager's listen backlog and cost dozens to hundreds of
+ * connection resets per run (BENCHMARKS.md); a farm's workers start over minutes.
+ */
 async function prepare(p: SwarmPlan): Promise<void> {
-  clients = p.urls.map((u) => new JsonClient(u, p.token));
   const all = names(p);
+  clients = all.map((_, i) => new JsonClient(p.urls[i % p.urls.length]!, p.token));
   let next = 0;
   const registerOne = async () => {
     while (next < all.length) {

@@ -2,8 +2,9 @@ import http from 'node:http';
 
 /**
  * A small keep-alive JSON client over `node:http` (no retries, no redirects): the simulated
- * workers' transport. One agent per process; each in-flight request holds its own socket, as
- * each real worker holds its own connection.
+ * workers' transport. One agent per client; each in-flight request holds its own socket (the
+ * swarm gives every simulated worker its own client, as each real worker holds its own
+ * connection).
  */
 export class JsonClient {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });

@@ -50,6 +50,18 @@ export function buildApp(farm: Farm, logger: Logger, options: AppOptions): Fasti
     onConstructorPoisoning: 'error',
     // Closing ends keep-alive connections too, instead of waiting out their timeout.
     forceCloseConnections: true,
+    // Timeouts, explicit (these are Fastify's defaults), and why none of them cuts a
+    // long-poll short: a claim waits at most 30 s (MAX_CLAIM_WAIT_MS) for work, and
+    // - keepAliveTimeout closes a connection idle *between* requests: 72 s, longer than any
+    //   gap a worker leaves (heartbeats every 5 s; undici's own idle close is 4 s), so the
+    //   client, not the server, closes idle sockets and never reuses one the server is
+    //   closing (that race is a reset);
+    // - requestTimeout bounds receiving a request, headers and body, not answering it: 0
+    //   (none), as a log upload of BODY_LIMIT on a slow link may take minutes;
+    // - Node's headersTimeout (60 s) bounds the headers alone.
+    // The resets the benchmark's 1,000 workers saw came from the listen backlog (server.ts).
+    keepAliveTimeout: 72_000,
+    requestTimeout: 0,
     // Long path parameters reach the route, whose schema answers 400 naming the parameter
     // (the router's own limit of 100 answered 404 "no route").
     routerOptions: { maxParamLength: 16_384 },

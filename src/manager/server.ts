@@ -14,6 +14,18 @@ import type { EventPlugin } from '../events/plugin.js';
 import { builtinPlugins } from '../events/plugins/index.js';
 import { startDeadlineService } from '../compat/deadline/server.js';
 
+/**
+ * Connections the kernel may hold for the manager before it accepts them. Node's default,
+ * 511, is too few for a farm: when 1,000 workers connect at once (a manager restart, the
+ * benchmark's start) the accept queue overflows, and the kernel's answer to an overflowing
+ * queue reached the workers as connection resets: 65–93 per run of BENCHMARKS.md's
+ * 1,000-worker dispatch, with ≈4,500 `ListenOverflows` counted in /proc/net/netstat during
+ * each run; none of either with this value. The kernel caps it at `net.core.somaxconn` (4096
+ * by default since Linux 5.4; raise that for larger farms). The server's timeouts are not
+ * involved: see `buildApp`.
+ */
+const LISTEN_BACKLOG = 65_535;
+
 /** How long a manager keeps a role (a plugin's consumer) without renewing it. */
 const LEAD_TTL_MS = 15_000;
 
@@ -147,7 +159,11 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   }, settings.houseKeepingIntervalMs);
   timer.unref();
 
-  await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8642 });
+  await app.listen({
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? 8642,
+    backlog: LISTEN_BACKLOG,
+  });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : (options.port ?? 8642);
   const url = `${options.tls ? 'https' : 'http'}://${options.host ?? '127.0.0.1'}:${port}`;
