@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Insertable, type Kysely } from 'kysely';
-import type { NewEvent } from '../contract.js';
+import type { FarmEvent } from '../../core/types.js';
+import { MAX_PAGE, type EventQuery, type NewEvent } from '../contract.js';
 import type { Dialect } from './dialect.js';
-import { num } from './rows.js';
+import { eventFromRow, num } from './rows.js';
 import type { Database, EventsTable } from './schema.js';
 
 /**
@@ -117,14 +118,74 @@ export async function flushEvents(
 }
 
 /**
- * One store's side of publication (PostgreSQL; on SQLite `publish` returns at once): runs
- * publication rounds before reads.
+ * The event log's read side, and consumers' cursors. On PostgreSQL every read runs a
+ * publication round first (`publish`); on SQLite events are readable as they commit.
  */
 export class EventLog {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly dialect: Dialect,
   ) {}
+
+  /** Published events only (`seq` given), by seq. */
+  async list(query: EventQuery): Promise<FarmEvent[]> {
+    await this.publish();
+    let q = this.db
+      .selectFrom('events')
+      .selectAll()
+      .where('seq', 'is not', null)
+      .where('seq', '>', query.after ?? 0);
+    if (query.types && query.types.length > 0) q = q.where('type', 'in', query.types);
+    if (query.jobId) q = q.where('job_id', '=', query.jobId);
+    const rows = await q
+      .orderBy('seq')
+      .limit(Math.min(query.limit ?? 100, MAX_PAGE))
+      .execute();
+    return rows.map(eventFromRow);
+  }
+
+  /** The newest published seq (0 for an empty log). */
+  async latestSeq(): Promise<number> {
+    await this.publish();
+    const row = await this.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.max('seq').as('seq'))
+      .where('seq', 'is not', null)
+      .executeTakeFirst();
+    return num(row?.seq ?? 0);
+  }
+
+  /**
+   * The event appended with insertion id `id` (`flushEvents`) once it is published, waiting
+   * up to `waitMs`; undefined while it is not.
+   */
+  async fetchPublished(id: number, waitMs: number): Promise<FarmEvent | undefined> {
+    await this.publish(waitMs);
+    const row = await this.db
+      .selectFrom('events')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    return row.seq === null ? undefined : eventFromRow(row);
+  }
+
+  async fetchCursor(consumer: string): Promise<number | undefined> {
+    const row = await this.db
+      .selectFrom('event_cursors')
+      .select('seq')
+      .where('consumer', '=', consumer)
+      .executeTakeFirst();
+    return row ? num(row.seq) : undefined;
+  }
+
+  /** The statement that saves a consumer's cursor (the store runs it, to tell a full disk). */
+  saveCursor(consumer: string, seq: number): Promise<unknown> {
+    return this.db
+      .insertInto('event_cursors')
+      .values({ consumer, seq })
+      .onConflict((oc) => oc.column('consumer').doUpdateSet({ seq }))
+      .execute();
+  }
 
   /**
    * Publishes what is ready; call before a read that serves consumers. Then waits, up to

@@ -94,7 +94,7 @@ import {
   startCreation,
   touchCreation,
 } from './staging.js';
-import { eventFromRow, jobFromRow, num, taskFromRow, tokenFromRow, workerFromRow } from './rows.js';
+import { jobFromRow, num, taskFromRow, tokenFromRow, workerFromRow } from './rows.js';
 import { LocalNotifier, type Notifier, type NotifyListener } from './notifier.js';
 import type { Database } from './schema.js';
 import { isDiskFull } from './disk-full.js';
@@ -166,7 +166,7 @@ export class SqlStore implements Store {
   private readonly now: () => number;
   private readonly leaseTtlMs: number;
   private readonly notifier: Notifier;
-  /** Publication of appended events to readers (`events.ts`). */
+  /** The event log's read side and cursors (`events.ts`). */
   private readonly events: EventLog;
   /**
    * When a write last failed because the disk is full (wall-clock ms), until a write
@@ -851,35 +851,6 @@ export class SqlStore implements Store {
     return { ...settings, updatedAt };
   }
 
-  async fetchCursor(consumer: string): Promise<number | undefined> {
-    const row = await this.db
-      .selectFrom('event_cursors')
-      .select('seq')
-      .where('consumer', '=', consumer)
-      .executeTakeFirst();
-    return row ? num(row.seq) : undefined;
-  }
-
-  async saveCursor(consumer: string, seq: number): Promise<void> {
-    await this.write(
-      this.db
-        .insertInto('event_cursors')
-        .values({ consumer, seq })
-        .onConflict((oc) => oc.column('consumer').doUpdateSet({ seq }))
-        .execute(),
-    );
-  }
-
-  async latestEventSeq(): Promise<number> {
-    await this.events.publish();
-    const row = await this.db
-      .selectFrom('events')
-      .select((eb) => eb.fn.max('seq').as('seq'))
-      .where('seq', 'is not', null)
-      .executeTakeFirst();
-    return num(row?.seq ?? 0);
-  }
-
   // ── path mapping ──────────────────────────────────────────────────────────
 
   async listPathMappings(): Promise<PathMapping[]> {
@@ -922,21 +893,8 @@ export class SqlStore implements Store {
 
   // ── event log ─────────────────────────────────────────────────────────────
 
-  /** Published events only (`seq` given): see `events.ts`. */
-  async listEvents(query: EventQuery): Promise<FarmEvent[]> {
-    await this.events.publish();
-    let q = this.db
-      .selectFrom('events')
-      .selectAll()
-      .where('seq', 'is not', null)
-      .where('seq', '>', query.after ?? 0);
-    if (query.types && query.types.length > 0) q = q.where('type', 'in', query.types);
-    if (query.jobId) q = q.where('job_id', '=', query.jobId);
-    const rows = await q
-      .orderBy('seq')
-      .limit(Math.min(query.limit ?? 100, MAX_PAGE))
-      .execute();
-    return rows.map(eventFromRow);
+  listEvents(query: EventQuery): Promise<FarmEvent[]> {
+    return this.events.list(query);
   }
 
   /**
@@ -948,19 +906,26 @@ export class SqlStore implements Store {
       await recordEvent(db, now, event);
       return flushEvents(db, this.kind);
     });
-    await this.events.publish(APPEND_WAIT_MS);
-    const row = await this.db
-      .selectFrom('events')
-      .selectAll()
-      .where('id', '=', id!)
-      .executeTakeFirstOrThrow();
-    if (row.seq === null) {
+    const appended = await this.events.fetchPublished(id!, APPEND_WAIT_MS);
+    if (!appended) {
       throw new DroverError(
         'unavailable',
-        `event ${row.type} was appended, but a long-running transaction on the database holds its publication back; consumers will see it when that transaction ends`,
+        `event ${event.type} was appended, but a long-running transaction on the database holds its publication back; consumers will see it when that transaction ends`,
       );
     }
-    return eventFromRow(row);
+    return appended;
+  }
+
+  latestEventSeq(): Promise<number> {
+    return this.events.latestSeq();
+  }
+
+  fetchCursor(consumer: string): Promise<number | undefined> {
+    return this.events.fetchCursor(consumer);
+  }
+
+  async saveCursor(consumer: string, seq: number): Promise<void> {
+    await this.write(this.events.saveCursor(consumer, seq));
   }
 
   // ── access tokens ─────────────────────────────────────────────────────────
