@@ -144,6 +144,71 @@ await withPostgres('postgres: concurrent claims', () => {
     await closeFarm();
   }, 120_000);
 
+  it('never lets more workers than its machine limit render a job under parallel claims', async () => {
+    const { workers, storeOf } = await openFarm();
+    const LIMIT = 3;
+    const capped = await submit(stores[0]!, { frames: '1-150', machineLimit: LIMIT, priority: 90 });
+    // Workers the capped job turns away render this one meanwhile, then look again.
+    const filler = await submit(stores[0]!, { frames: '1-2000', priority: 10 });
+    /** Workers holding a task of the capped job, between the claim's commit and the report. */
+    const holders = new Set<string>();
+    let mostHolders = 0;
+    let mostRendering = 0;
+    let done = false;
+
+    // The store's own view: distinct workers with a rendering task of the capped job.
+    const sampler = (async () => {
+      while (!done) {
+        const rendering = (await stores[3]!.listWorkers()).filter((w) =>
+          w.runningTasks.some((t) => t.startsWith(`${capped.id}:`)),
+        );
+        mostRendering = Math.max(mostRendering, rendering.length);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+
+    await Promise.all(
+      workers.map(async (name, i) => {
+        const store = storeOf(i);
+        let current: TaskAssignment | undefined;
+        for (;;) {
+          if (current?.jobId === capped.id) holders.delete(name);
+          const r = await store.work(
+            name,
+            current && { lease: current.lease, outcome: 'completed', exitCode: 0, message: '' },
+            true,
+          );
+          expect(r.reportError).toBeNull();
+          current = r.task;
+          if (!current) {
+            if ((await store.fetchJob(capped.id))?.state === 'completed') return;
+            await new Promise((r) => setTimeout(r, 1));
+            continue;
+          }
+          if (current.jobId === capped.id) {
+            holders.add(name);
+            mostHolders = Math.max(mostHolders, holders.size);
+            // Held long enough (a claim takes a few ms) for claims to overlap.
+            await new Promise((r) => setTimeout(r, 5 + Math.random() * 10));
+          }
+        }
+      }),
+    );
+    done = true;
+    await sampler;
+
+    expect(mostRendering).toBeLessThanOrEqual(LIMIT);
+    expect(mostHolders).toBeLessThanOrEqual(LIMIT);
+    // The limit was reached, so the claims did meet it.
+    expect(mostRendering).toBe(LIMIT);
+    expect((await stores[1]!.fetchJob(capped.id))?.counts.completed).toBe(150);
+    // Every task of the filler job went out once, and none is left rendering.
+    const f = (await stores[2]!.fetchJob(filler.id))!;
+    expect(f.counts.rendering).toBe(0);
+    expect(f.counts.completed + f.counts.queued).toBe(2000);
+    await closeFarm();
+  }, 120_000);
+
   it('gives each role to one manager while all of them ask at once', async () => {
     await openFarm();
     for (let round = 0; round < 20; round++) {

@@ -64,12 +64,12 @@ type Db = Kysely<Database>;
  *   over: a claim only goes to a lower job when the higher one has no queued task left once
  *   those claims commit, so none skips a higher-priority job (BENCHMARKS.md, scenario 6).
  * - Limit units are taken by conditional UPDATEs (`in_use < max`): never overrun.
- * - A job with a machine limit is locked `FOR UPDATE` by each claim of it, and its rendering
- *   workers are counted under that lock: its claims run one at a time, so the count cannot be
- *   raced (0 machine-limit overruns).
+ * - A job with a machine limit is locked `FOR NO KEY UPDATE` by each claim of it, and its
+ *   rendering workers are counted under that lock: its claims run one at a time, so the count
+ *   cannot be raced (0 machine-limit overruns).
  * - A worker's own calls (work, heartbeat) start by touching its row, so they run one at a
  *   time and its slot count holds.
- * Locks are taken worker row → job rows (key share, or for update) → task rows → limit rows
+ * Locks are taken worker row → job rows (key share, or no key update) → task rows → limit rows
  * (sorted by name) → job rows' counter UPDATEs (sorted by id) → dependent job rows. A report
  * on one job and a claim from another can still meet two other calls in the opposite order;
  * PostgreSQL then aborts one with a deadlock error and `SqlStore` runs it again.
@@ -133,7 +133,13 @@ const COMPLETE_TASK = `update tasks set state = 'completed', lease = null, lease
 /** A job re-read under its lock when a claim has chosen it (PostgreSQL). */
 const LOCK_JOB = {
   keyShare: `select * from jobs where id = ? for key share`,
-  update: `select * from jobs where id = ? for update`,
+  /**
+   * Machine-limited jobs: their claims take turns. `NO KEY UPDATE` conflicts with itself but
+   * not with the key-share locks other calls hold on the job (a completion's lookup): with
+   * `FOR UPDATE`, two workers each completing a task of the job and claiming its next would
+   * each wait for the other's key share (a deadlock).
+   */
+  turns: `select * from jobs where id = ? for no key update`,
 } as const;
 
 const RENDERING_WORKERS = `select distinct worker from tasks
@@ -567,12 +573,12 @@ async function claimFrom(
   const jobId = pageRow.id as string;
   let job = pageRow;
   if (dialect === 'postgres') {
-    // Re-read under the lock (see the top of this file): key share, or for update when a
+    // Re-read under the lock (see the top of this file): key share, or no key update when a
     // machine limit makes this job's claims take turns.
     let [fresh] = await run(
       db,
       dialect,
-      num(pageRow.machine_limit as number) > 0 ? LOCK_JOB.update : LOCK_JOB.keyShare,
+      num(pageRow.machine_limit as number) > 0 ? LOCK_JOB.turns : LOCK_JOB.keyShare,
       [jobId],
     );
     if (
@@ -580,7 +586,7 @@ async function claimFrom(
       num(fresh.machine_limit as number) > 0 &&
       !(num(pageRow.machine_limit as number) > 0)
     ) {
-      [fresh] = await run(db, dialect, LOCK_JOB.update, [jobId]);
+      [fresh] = await run(db, dialect, LOCK_JOB.turns, [jobId]);
     }
     if (!fresh || num(fresh.n_queued as number) <= 0) return 'gone';
     if (fresh.state !== 'queued' && fresh.state !== 'rendering') return 'gone';

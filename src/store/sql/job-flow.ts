@@ -84,16 +84,23 @@ export async function fetchJobRow(db: Db, id: string): Promise<Selectable<JobsTa
   return db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-/** Reads a job row and locks it until the transaction ends (PostgreSQL; see `forUpdate`). */
+/**
+ * Reads a job row and locks it until the transaction ends (PostgreSQL; see `forUpdate`).
+ * `FOR UPDATE` waits for the claims and completions in flight on the job (they hold it
+ * key-shared, see `dispatch.ts`); `noKeyUpdate` does not, and only orders this transaction
+ * with others that change the job's counters or take turns on it.
+ */
 export async function lockJobRow(
   db: Db,
   dialect: Dialect,
   id: string,
+  mode: 'update' | 'noKeyUpdate' = 'update',
 ): Promise<Selectable<JobsTable> | undefined> {
-  return forUpdate(
-    db.selectFrom('jobs').selectAll().where('id', '=', id),
-    dialect,
-  ).executeTakeFirst();
+  const q = db.selectFrom('jobs').selectAll().where('id', '=', id);
+  if (mode === 'noKeyUpdate') {
+    return (dialect === 'postgres' ? q.forNoKeyUpdate() : q).executeTakeFirst();
+  }
+  return forUpdate(q, dialect).executeTakeFirst();
 }
 
 /**
@@ -322,7 +329,10 @@ export async function refreshFrameDependents(
     .orderBy('j.id')
     .execute();
   for (const dep of dependents) {
-    await lockJobRow(db, dialect, dep.id);
+    // Not FOR UPDATE: this transaction may hold the dependent key-shared (it claimed from it
+    // too), and so may another one doing the same; upgrading both would deadlock. The refresh
+    // re-checks each task's state in its UPDATE and counts by what it changed.
+    await lockJobRow(db, dialect, dep.id, 'noKeyUpdate');
     await refreshFrameDependentTasks(db, dep.id);
   }
 }
