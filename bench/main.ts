@@ -62,7 +62,9 @@ async function main(): Promise<void> {
         for (const row of r.rows)
           (row.scenario.startsWith('6') ? qualityRows : dispatchRows).push(row);
       }
-      const sqliteCeiling = ceiling.find((r) => r.system === 'SQLite')?.value;
+      const sqliteCeiling = ceiling.find(
+        (r) => r.system === 'SQLite' && r.metric === 'task cycles',
+      )?.value;
       const sqlite1000 = rates.get('Drover SQLite, 1000 workers');
       if (sqliteCeiling && sqlite1000 !== undefined) {
         dispatchRows.push({

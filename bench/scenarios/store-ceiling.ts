@@ -6,6 +6,12 @@ import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { windowMs, type BenchConfig } from '../lib/config.js';
 import { benchJob } from '../lib/manager.js';
 import { query, scratchDatabase } from '../lib/postgres.js';
+import {
+  rawPostgresLoops,
+  rawSqliteLoop,
+  type RawResult,
+  type Window,
+} from '../lib/raw-ceiling.js';
 import { note, type Row } from '../lib/report.js';
 
 const SCENARIO = '1 store ceiling';
@@ -13,35 +19,107 @@ const SCENARIO = '1 store ceiling';
 /**
  * Scenario 1: claims + completions per second calling the store directly in one process —
  * `store.work(worker, report, true)` back to back, one loop per connection, one big job.
- * The ceiling HTTP dispatch is compared with.
+ * The ceiling HTTP dispatch is compared with. Beside each figure, in the same run, the raw
+ * SQL ceiling of that dialect and connection count (`lib/raw-ceiling.ts`): a minimal
+ * claim+complete loop in plain SQL on Drover's schema, and Drover's figure as a share of it.
  */
 export async function storeCeiling(c: BenchConfig): Promise<Row[]> {
   const rows: Row[] = [];
+  const sqliteTasks = c.quick ? 20_000 : 200_000;
+  // The raw loop is several times faster: more tasks, so it does not drain in the window.
+  const rawSqliteTasks = c.quick ? 40_000 : 400_000;
+  const rawSqlite = await measureRawSqlite(c, join(c.tmp, 'ceiling-raw.db'), rawSqliteTasks);
   const sqlite = await openSqliteStore(join(c.tmp, 'ceiling.db'));
-  rows.push(await measure(c, sqlite, 'SQLite', 1, c.quick ? 20_000 : 200_000));
+  const drover = await measure(c, sqlite, 'SQLite', 1, sqliteTasks);
   await sqlite.close();
+  rows.push(drover, rawSqlite, share(drover, rawSqlite));
   if (c.postgres) {
-    for (const connections of [1, 16]) {
-      const db = await scratchDatabase('ceiling');
-      try {
-        const store = await openPostgresStore(db.url, { poolSize: connections });
-        rows.push(
-          await measure(
-            c,
-            store,
-            `PostgreSQL ${connections} conn`,
-            connections,
-            c.quick ? 5000 : 80_000,
-            db.url,
-          ),
-        );
-        await store.close();
-      } finally {
-        await db.drop();
-      }
-    }
+    const drover1 = await measurePostgres(c, 1, c.quick ? 5000 : 80_000);
+    const raw1 = await measureRawPostgres(c, 1, c.quick ? 10_000 : 80_000);
+    const drover16 = await measurePostgres(c, 16, c.quick ? 5000 : 80_000);
+    const raw16 = await measureRawPostgres(c, 16, c.quick ? 20_000 : 160_000);
+    rows.push(drover1, raw1, share(drover1, raw1), drover16, raw16, share(drover16, raw16));
+    rows.push({
+      scenario: SCENARIO,
+      system: drover16.system,
+      metric: `÷ ${drover1.system}`,
+      value: drover16.value / drover1.value,
+      unit: '×',
+    });
   }
   return rows;
+}
+
+/** Drover's figure over the raw SQL figure of the same dialect and connections. */
+function share(drover: Row, raw: Row): Row {
+  return {
+    scenario: SCENARIO,
+    system: drover.system,
+    metric: 'share of raw SQL',
+    value: (100 * drover.value) / raw.value,
+    unit: '%',
+  };
+}
+
+async function measurePostgres(c: BenchConfig, connections: number, tasks: number): Promise<Row> {
+  const db = await scratchDatabase('ceiling');
+  try {
+    const store = await openPostgresStore(db.url, { poolSize: connections });
+    try {
+      return await measure(c, store, `PostgreSQL ${connections} conn`, connections, tasks, db.url);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await db.drop();
+  }
+}
+
+/** A job of `tasks` zero-work tasks created by Drover's store; returns its id. */
+async function benchJobIn(store: Store, tasks: number): Promise<string> {
+  const { submission, frames } = prepareSubmission(benchJob({ frames: `1-${tasks}` }));
+  return (await store.createJob(submission, frames)).id;
+}
+
+function window(c: BenchConfig): Window {
+  const { warmupMs, measureMs } = windowMs(c);
+  const from = performance.now() + warmupMs;
+  return { from, until: from + measureMs };
+}
+
+function rawRow(system: string, w: Window, r: RawResult): Row {
+  const seconds = (Math.min(r.drainedAt ?? w.until, w.until) - w.from) / 1000;
+  if (r.drainedAt !== undefined) note(`${system}: the job drained before the window ended`);
+  const value = r.cycles / seconds;
+  note(`${SCENARIO} ${system}: ${value.toFixed(0)} cycles/s`);
+  return { scenario: SCENARIO, system, metric: 'task cycles', value, unit: '/s' };
+}
+
+async function measureRawSqlite(c: BenchConfig, file: string, tasks: number): Promise<Row> {
+  const store = await openSqliteStore(file);
+  const jobId = await benchJobIn(store, tasks);
+  await store.close();
+  const w = window(c);
+  return rawRow('SQLite raw SQL', w, rawSqliteLoop(file, jobId, w));
+}
+
+async function measureRawPostgres(
+  c: BenchConfig,
+  connections: number,
+  tasks: number,
+): Promise<Row> {
+  const db = await scratchDatabase('raw');
+  try {
+    const store = await openPostgresStore(db.url, { poolSize: 1 });
+    const jobId = await benchJobIn(store, tasks);
+    await store.close();
+    await query(db.url, 'analyze');
+    const w = window(c);
+    const r = await rawPostgresLoops(db.url, jobId, connections, w);
+    return rawRow(`PostgreSQL ${connections} conn raw SQL`, w, r);
+  } finally {
+    await db.drop();
+  }
 }
 
 async function measure(
