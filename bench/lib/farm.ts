@@ -31,11 +31,23 @@ export async function benchStore(
         // whatever no reader published yet (`src/store/sql/events.ts`).
         await query(db.url, 'select drover_publish_events(2147483647)');
         return (
-          await query<{ seq: string; at: string; type: string; job_id: string | null }>(
+          await query<{
+            seq: string;
+            at: string;
+            type: string;
+            job_id: string | null;
+            worker: string | null;
+          }>(
             db.url,
-            'select seq, at, type, job_id from events where seq is not null order by seq',
+            'select seq, at, type, job_id, worker from events where seq is not null order by seq',
           )
-        ).map((r) => ({ seq: Number(r.seq), at: Number(r.at), type: r.type, jobId: r.job_id }));
+        ).map((r) => ({
+          seq: Number(r.seq),
+          at: Number(r.at),
+          type: r.type,
+          jobId: r.job_id,
+          worker: r.worker,
+        }));
       },
       drop: () => db.drop(),
     };
@@ -51,13 +63,16 @@ export async function benchStore(
       try {
         return Promise.resolve(
           (
-            db.prepare('select seq, at, type, job_id from events order by seq').all() as Array<{
+            db
+              .prepare('select seq, at, type, job_id, worker from events order by seq')
+              .all() as Array<{
               seq: number;
               at: number;
               type: string;
               job_id: string | null;
+              worker: string | null;
             }>
-          ).map((r) => ({ seq: r.seq, at: r.at, type: r.type, jobId: r.job_id })),
+          ).map((r) => ({ seq: r.seq, at: r.at, type: r.type, jobId: r.job_id, worker: r.worker })),
         );
       } finally {
         db.close();

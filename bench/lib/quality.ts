@@ -14,12 +14,18 @@
  *   it (READ COMMITTED reads what had committed), and it is counted as a *limit race*, not a
  *   skip. With SQLite (one transaction at a time) races cannot happen.
  * - A *limit overrun* is any moment in the replay where a limit's units in use exceed its max.
+ * - A *machine-limit overrun* is any moment where more distinct workers render a job than its
+ *   machine limit. A job whose machine limit is reached counts as skipped only by a claim of a
+ *   worker already rendering it; a machine slot freed by a transaction that began at or after
+ *   the claim's own is a race (as for limits), not a skip.
  */
 export interface QualityJob {
   id: string;
   priority: number;
   tasks: number;
   limits: readonly string[];
+  /** Most distinct workers rendering the job at once (0 = no limit). */
+  machineLimit?: number;
 }
 
 export interface LogEvent {
@@ -27,6 +33,7 @@ export interface LogEvent {
   at: number;
   type: string;
   jobId: string | null;
+  worker: string | null;
 }
 
 export interface Quality {
@@ -36,6 +43,7 @@ export interface Quality {
   skippedLimited: number;
   limitRaces: number;
   overruns: number;
+  machineLimitOverruns: number;
   /** Per job: claims seen in the log. */
   claimsByJob: Map<string, number>;
 }
@@ -56,7 +64,30 @@ export function checkQuality(
     skippedLimited: 0,
     limitRaces: 0,
     overruns: 0,
+    machineLimitOverruns: 0,
     claimsByJob: new Map(),
+  };
+  /** Per job: the workers rendering it, with how many of its tasks each. */
+  const rendering = new Map(jobs.map((j) => [j.id, new Map<string, number>()]));
+  /** When (transaction start) each job last had a machine slot freed. */
+  const slotFreedAt = new Map<string, number>();
+  const machineFull = (j: QualityJob, worker: string | null) => {
+    const on = rendering.get(j.id)!;
+    return (
+      (j.machineLimit ?? 0) > 0 &&
+      !(worker !== null && on.has(worker)) &&
+      on.size >= (j.machineLimit ?? 0)
+    );
+  };
+  const stopRendering = (j: QualityJob, worker: string | null, at: number) => {
+    const on = rendering.get(j.id)!;
+    if (worker === null || !on.has(worker)) return;
+    const n = on.get(worker)! - 1;
+    if (n > 0) on.set(worker, n);
+    else {
+      on.delete(worker);
+      slotFreedAt.set(j.id, Math.max(slotFreedAt.get(j.id) ?? 0, at));
+    }
   };
   const limitsOf = (j: QualityJob) => j.limits.filter((l) => limits.has(l));
   const release = (j: QualityJob, at: number) => {
@@ -77,7 +108,10 @@ export function checkQuality(
         if (other.priority <= job.priority || queued.get(other.id)! <= 0) continue;
         const blocking = limitsOf(other).filter((l) => inUse.get(l)! >= limits.get(l)!);
         if (blocking.length > 0) continue;
-        const freedDuringClaim = limitsOf(other).some((l) => (lastFreedAt.get(l) ?? -1) >= e.at);
+        if (machineFull(other, e.worker)) continue;
+        const freedDuringClaim =
+          limitsOf(other).some((l) => (lastFreedAt.get(l) ?? -1) >= e.at) ||
+          ((other.machineLimit ?? 0) > 0 && (slotFreedAt.get(other.id) ?? -1) >= e.at);
         if (freedDuringClaim) q.limitRaces++;
         else {
           q.skipped++;
@@ -86,15 +120,22 @@ export function checkQuality(
         break;
       }
       queued.set(job.id, queued.get(job.id)! - 1);
+      if (e.worker !== null) {
+        const on = rendering.get(job.id)!;
+        on.set(e.worker, (on.get(e.worker) ?? 0) + 1);
+        if ((job.machineLimit ?? 0) > 0 && on.size > job.machineLimit!) q.machineLimitOverruns++;
+      }
       for (const l of limitsOf(job)) {
         inUse.set(l, inUse.get(l)! + 1);
         if (inUse.get(l)! > limits.get(l)!) q.overruns++;
       }
     } else if (e.type === 'task.completed' || e.type === 'task.failed') {
       release(job, e.at);
+      stopRendering(job, e.worker, e.at);
     } else if (e.type === 'task.requeued') {
       queued.set(job.id, queued.get(job.id)! + 1);
       release(job, e.at);
+      stopRendering(job, e.worker, e.at);
     }
   }
   return q;

@@ -9,6 +9,7 @@ const SCENARIO = '2 HTTP dispatch';
 const QUALITY = '6 scheduling quality';
 const LICENCE = 'bench-licence';
 const LICENCE_MAX = 4;
+const MACHINE_LIMIT = 3;
 
 export interface DispatchRun {
   kind: 'sqlite' | 'postgres';
@@ -38,8 +39,9 @@ export function systemName(r: Pick<DispatchRun, 'kind' | 'managers'>): string {
  * Scenario 2 (and 6): K simulated workers in child processes claim and complete zero-work
  * tasks through the real API against real manager processes. The queue holds one big job
  * (most claims go to it, so one job's tasks are the hot spot), a higher-priority job that
- * drains early and an urgent job whose tasks each hold a licence limited to 4; the event log
- * is then checked for priority skips and limit overruns (see `lib/quality.ts`).
+ * drains early, an urgent job whose tasks each hold a licence limited to 4 and a job at most 3
+ * workers may render at once (machine limit); the event log is then checked for priority
+ * skips, limit overruns and machine-limit overruns (see `lib/quality.ts`).
  */
 export async function httpDispatch(
   c: BenchConfig,
@@ -60,6 +62,14 @@ export async function httpDispatch(
       await farm.first.admin.call('PUT', `/api/v1/limits/${LICENCE}`, { max: LICENCE_MAX });
       const spec = [
         { name: 'urgent', priority: 90, tasks: c.quick ? 200 : 2000, limits: [LICENCE] },
+        // At most MACHINE_LIMIT workers at once: scenario 6 counts machine-limit overruns.
+        {
+          name: 'capped',
+          priority: 80,
+          tasks: c.quick ? 200 : 1000,
+          limits: [],
+          machineLimit: MACHINE_LIMIT,
+        },
         { name: 'mid', priority: 70, tasks: c.quick ? 200 : 1000, limits: [] },
         { name: 'big', priority: 50, tasks: bigTasks, limits: [] },
       ];
@@ -70,8 +80,15 @@ export async function httpDispatch(
           priority: s.priority,
           frames: `1-${s.tasks}`,
           limits: s.limits,
+          machineLimit: s.machineLimit ?? 0,
         });
-        jobs.push({ id, priority: s.priority, tasks: s.tasks, limits: s.limits });
+        jobs.push({
+          id,
+          priority: s.priority,
+          tasks: s.tasks,
+          limits: s.limits,
+          machineLimit: s.machineLimit ?? 0,
+        });
       }
       await store.analyze();
       const result = await runSwarm(
@@ -91,7 +108,7 @@ export async function httpDispatch(
       );
       const big = await farm.first.admin.call<{ job: { counts: { queued: number } } }>(
         'GET',
-        `/api/v1/jobs/${jobs[2]!.id}`,
+        `/api/v1/jobs/${jobs[3]!.id}`,
       );
       if (big.job.counts.queued === 0) note(`${label}: the big job drained: the rate is too low`);
       if (result.errors > 0) note(`${label}: ${result.errors} errors, first: ${result.firstError}`);
@@ -123,6 +140,7 @@ export async function httpDispatch(
       { ...at, metric: 'claims checked', value: q.claims, unit: '' },
       { ...at, metric: 'skipped higher priority', value: q.skipped, unit: '' },
       { ...at, metric: 'limit overruns', value: q.overruns, unit: '' },
+      { ...at, metric: 'machine-limit overruns', value: q.machineLimitOverruns, unit: '' },
     );
     if (q.skipped > 0) {
       rows.push({
