@@ -10,7 +10,6 @@ import {
   notFound,
 } from '../../core/errors.js';
 import type { PathMapping } from '../../core/path-mapping.js';
-import type { ConfigValues, PluginState } from '../../core/plugin-config.js';
 import type { JobAction, JobChanges, JobSubmission, TaskState } from '../../core/job-spec.js';
 import type {
   FarmEvent,
@@ -76,6 +75,7 @@ import {
   taskCountOf,
 } from './jobs.js';
 import { newJobId } from './ids.js';
+import * as pluginSettings from './plugin-settings.js';
 import {
   abandonCreation,
   abandonStaleCreations,
@@ -823,32 +823,14 @@ export class SqlStore implements Store {
 
   // ── event plugins ─────────────────────────────────────────────────────────
 
-  async listPluginSettings(): Promise<PluginSettings[]> {
-    const rows = await this.db.selectFrom('plugin_settings').selectAll().orderBy('name').execute();
-    return rows.map((r) => ({
-      name: r.name,
-      state: r.state as PluginState,
-      config: JSON.parse(r.config) as ConfigValues,
-      updatedAt: num(r.updated_at),
-    }));
+  listPluginSettings(): Promise<PluginSettings[]> {
+    return pluginSettings.list(this.db);
   }
 
   async savePluginSettings(settings: Omit<PluginSettings, 'updatedAt'>): Promise<PluginSettings> {
-    const updatedAt = this.now();
-    const values = {
-      state: settings.state,
-      config: JSON.stringify(settings.config),
-      updated_at: updatedAt,
-    };
-    await this.write(
-      this.db
-        .insertInto('plugin_settings')
-        .values({ name: settings.name, ...values })
-        .onConflict((oc) => oc.column('name').doUpdateSet(values))
-        .execute(),
-    );
+    const saved = await this.write(pluginSettings.save(this.db, this.now(), settings));
     this.settingsChanged();
-    return { ...settings, updatedAt };
+    return saved;
   }
 
   // ── path mapping ──────────────────────────────────────────────────────────
