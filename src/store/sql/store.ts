@@ -75,6 +75,7 @@ import {
   taskCountOf,
 } from './jobs.js';
 import { newJobId } from './ids.js';
+import * as pathMappings from './path-mappings.js';
 import * as pluginSettings from './plugin-settings.js';
 import {
   abandonCreation,
@@ -835,41 +836,19 @@ export class SqlStore implements Store {
 
   // ── path mapping ──────────────────────────────────────────────────────────
 
-  async listPathMappings(): Promise<PathMapping[]> {
-    const rows = await this.db.selectFrom('path_mappings').selectAll().orderBy('id').execute();
-    return rows.map((r) => ({
-      id: num(r.id),
-      prefix: r.prefix,
-      replacement: r.replacement,
-      region: r.region,
-      os: r.os,
-      caseSensitive: num(r.case_sensitive) === 1,
-    }));
+  listPathMappings(): Promise<PathMapping[]> {
+    return pathMappings.list(this.db);
   }
 
   async addPathMapping(rule: Omit<PathMapping, 'id'>): Promise<PathMapping> {
-    const row = await this.write(
-      this.db
-        .insertInto('path_mappings')
-        .values({
-          prefix: rule.prefix,
-          replacement: rule.replacement,
-          region: rule.region,
-          os: rule.os,
-          case_sensitive: rule.caseSensitive ? 1 : 0,
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow(),
-    );
+    const added = await this.write(pathMappings.add(this.db, rule));
     this.settingsChanged();
-    return { ...rule, id: num(row.id) };
+    return added;
   }
 
   async removePathMapping(id: number): Promise<void> {
-    const r = await this.write(
-      this.db.deleteFrom('path_mappings').where('id', '=', id).executeTakeFirst(),
-    );
-    if (Number(r.numDeletedRows) === 0) throw notFound(`path mapping ${id}`);
+    const removed = await this.write(pathMappings.remove(this.db, id));
+    if (removed === 0) throw notFound(`path mapping ${id}`);
     this.settingsChanged();
   }
 
