@@ -11,6 +11,7 @@ import { submit } from './commands/submit.js';
 import { worker } from './commands/worker.js';
 import { events, limits, setLimit, setWorkerEnabled, workers } from './commands/workers.js';
 import { reportError } from './errors.js';
+import { deadlineCommandMain } from './deadline-main.js';
 import { pathsAdd, pathsList, pathsMap, pathsRemove } from './commands/paths.js';
 import { plugins, pluginSet, pluginShow, pluginState } from './commands/plugins.js';
 
@@ -421,6 +422,19 @@ program
     3,
   )
   .action((o: Parameters<typeof gfsSim>[0]) => gfsSim(o));
+
+program
+  .command('deadlinecommand')
+  .description(
+    "Deadline's deadlinecommand, in its own syntax (JOBINFO PLUGININFO, -SubmitMultipleJobs, -pools, …)",
+  )
+  .helpOption(false)
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .argument('[args...]', "deadlinecommand's arguments")
+  .action(async (_args: string[], _o: unknown, cmd: Command) => {
+    process.exitCode = await deadlineCommandMain(cmd.args, { background: false });
+  });
 
 try {
   await program.parseAsync(process.argv);

@@ -81,7 +81,7 @@ afterAll(async () => {
 
 describe('access: every route × principal', () => {
   /** A request per route; job routes name alice's job. */
-  function sample(name: keyof DeadlineRoutes, jobId: string): Partial<InjectOptions> {
+  function sample(name: string, jobId: string): Partial<InjectOptions> {
     const byName: Partial<Record<keyof DeadlineRoutes, Partial<InjectOptions>>> = {
       getJobs: { query: { JobID: jobId } },
       submitJobs: {
@@ -97,7 +97,7 @@ describe('access: every route × principal', () => {
       mapPaths: { payload: { OS: 'Linux', Paths: ['/a'] } },
       repository: { query: { Version: 'true' } },
     };
-    return byName[name] ?? {};
+    return (Object.hasOwn(byName, name) ? byName[name as keyof DeadlineRoutes] : undefined) ?? {};
   }
   /** Routes that act on the job they name (a user acts only on its own). */
   const owned = new Set(['jobCommand', 'deleteJobs', 'taskCommand']);
