@@ -1,14 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Role, TokenInfo } from '../../core/auth.js';
 import { sql, type Kysely } from 'kysely';
-import {
-  DroverError,
-  conflict,
-  insufficientStorage,
-  invalid,
-  notFound,
-} from '../../core/errors.js';
+import { DroverError, insufficientStorage, invalid, notFound } from '../../core/errors.js';
 import type { PathMapping } from '../../core/path-mapping.js';
 import type { JobAction, JobChanges, JobSubmission, TaskState } from '../../core/job-spec.js';
 import type {
@@ -75,6 +68,7 @@ import {
   taskCountOf,
 } from './jobs.js';
 import { newJobId } from './ids.js';
+import * as tokens from './tokens.js';
 import * as pathMappings from './path-mappings.js';
 import * as pluginSettings from './plugin-settings.js';
 import {
@@ -95,7 +89,7 @@ import {
   startCreation,
   touchCreation,
 } from './staging.js';
-import { jobFromRow, num, taskFromRow, tokenFromRow, workerFromRow } from './rows.js';
+import { jobFromRow, num, taskFromRow, workerFromRow } from './rows.js';
 import { LocalNotifier, type Notifier, type NotifyListener } from './notifier.js';
 import type { Database } from './schema.js';
 import { isDiskFull } from './disk-full.js';
@@ -897,45 +891,11 @@ export class SqlStore implements Store {
     hash: string;
     workers?: string;
   }): Promise<TokenInfo> {
-    const info: TokenInfo = {
-      id: randomBytes(6).toString('hex'),
-      name: token.name,
-      role: token.role,
-      createdAt: this.now(),
-      revokedAt: null,
-      workers: token.workers ?? '*',
-    };
-    const taken = () =>
-      conflict(`a live token is named ${info.name}: revoke it first or choose another name`);
+    const info = tokens.newToken(token, this.now());
     try {
-      await this.tx(
-        async (db) => {
-          // Ownership of jobs goes by token name, so live names are unique (the index
-          // `tokens_live_name` settles a race between two managers).
-          const live = await db
-            .selectFrom('tokens')
-            .select('id')
-            .where('name', '=', info.name)
-            .where('revoked_at', 'is', null)
-            .executeTakeFirst();
-          if (live) throw taken();
-          await db
-            .insertInto('tokens')
-            .values({
-              id: info.id,
-              name: info.name,
-              role: info.role,
-              hash: token.hash,
-              created_at: info.createdAt,
-              revoked_at: null,
-              workers: info.workers,
-            })
-            .execute();
-        },
-        { wakes: false },
-      );
+      await this.tx((db) => tokens.insert(db, info, token.hash), { wakes: false });
     } catch (err) {
-      if (isUniqueViolation(err)) throw taken();
+      if (isUniqueViolation(err)) throw tokens.nameTaken(info.name);
       throw err;
     }
     // A manager may have cached this hash as unknown.
@@ -943,41 +903,16 @@ export class SqlStore implements Store {
     return info;
   }
 
-  async findToken(hash: string): Promise<TokenInfo | undefined> {
-    const row = await this.db
-      .selectFrom('tokens')
-      .selectAll()
-      .where('hash', '=', hash)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    return row ? tokenFromRow(row) : undefined;
+  findToken(hash: string): Promise<TokenInfo | undefined> {
+    return tokens.find(this.db, hash);
   }
 
-  async listTokens(): Promise<TokenInfo[]> {
-    const rows = await this.db
-      .selectFrom('tokens')
-      .selectAll()
-      .orderBy('created_at')
-      .orderBy('id')
-      .execute();
-    return rows.map(tokenFromRow);
+  listTokens(): Promise<TokenInfo[]> {
+    return tokens.list(this.db);
   }
 
   async revokeToken(id: string): Promise<TokenInfo> {
-    const info = await this.tx(
-      async (db, now) => {
-        const row = await db
-          .updateTable('tokens')
-          .set({ revoked_at: now })
-          .where('id', '=', id)
-          .where('revoked_at', 'is', null)
-          .returningAll()
-          .executeTakeFirst();
-        if (!row) throw notFound(`live token ${id}`);
-        return tokenFromRow(row);
-      },
-      { wakes: false },
-    );
+    const info = await this.tx((db, now) => tokens.revoke(db, now, id), { wakes: false });
     this.settingsChanged();
     return info;
   }
