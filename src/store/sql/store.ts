@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Role, TokenInfo } from '../../core/auth.js';
 import { sql, type Kysely } from 'kysely';
-import { DroverError, insufficientStorage, invalid, notFound } from '../../core/errors.js';
+import { DroverError, insufficientStorage, notFound } from '../../core/errors.js';
 import type { PathMapping } from '../../core/path-mapping.js';
 import type { JobAction, JobChanges, JobSubmission, TaskState } from '../../core/job-spec.js';
 import type {
@@ -68,6 +68,7 @@ import {
   taskCountOf,
 } from './jobs.js';
 import { newJobId } from './ids.js';
+import * as leases from './leases.js';
 import * as tokens from './tokens.js';
 import * as pathMappings from './path-mappings.js';
 import * as pluginSettings from './plugin-settings.js';
@@ -919,29 +920,8 @@ export class SqlStore implements Store {
 
   // ── several managers ──────────────────────────────────────────────────────
 
-  async tryLead(role: string, holder: string, ttlMs: number): Promise<boolean> {
-    if (role === '' || holder === '') throw invalid('role', 'role and holder must not be empty');
-    if (!(ttlMs > 0)) throw invalid('ttlMs', 'must be a positive number of milliseconds');
-    const now = this.now();
-    const expiresAt = now + Math.ceil(ttlMs);
-    // One statement: take the role if free, renew it if ours, take it over if it expired.
-    // Concurrent callers serialize on the row; the loser's conditional update matches nothing.
-    const row = await this.write(
-      this.db
-        .insertInto('leases')
-        .values({ role, holder, expires_at: expiresAt })
-        .onConflict((oc) =>
-          oc
-            .column('role')
-            .doUpdateSet({ holder, expires_at: expiresAt })
-            .where((eb) =>
-              eb.or([eb('leases.holder', '=', holder), eb('leases.expires_at', '<=', now)]),
-            ),
-        )
-        .returning('holder')
-        .executeTakeFirst(),
-    );
-    return row !== undefined;
+  tryLead(role: string, holder: string, ttlMs: number): Promise<boolean> {
+    return this.write(leases.tryLead(this.db, this.now(), role, holder, ttlMs));
   }
 
   onNotify(listener: NotifyListener): () => void {
