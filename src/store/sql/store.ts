@@ -42,16 +42,7 @@ import {
   IDEMPOTENCY_KEY_TTL_MS,
 } from '../contract.js';
 import type { Dialect } from './dialect.js';
-import {
-  fetchWorkerRow,
-  report,
-  requeueExpired,
-  requeueWorkerTasks,
-  runningCount,
-  setWorkerState,
-  touchWorker,
-  work,
-} from './dispatch.js';
+import { report, requeueExpired, requeueWorkerTasks, work } from './dispatch.js';
 import { EventLog, beginEvents, flushEvents, recordEvent } from './events.js';
 import {
   TASK_INSERT_BATCH,
@@ -70,6 +61,7 @@ import {
 import { newJobId } from './ids.js';
 import * as leases from './leases.js';
 import * as tokens from './tokens.js';
+import * as workers from './workers.js';
 import * as pathMappings from './path-mappings.js';
 import * as pluginSettings from './plugin-settings.js';
 import {
@@ -90,7 +82,7 @@ import {
   startCreation,
   touchCreation,
 } from './staging.js';
-import { jobFromRow, num, taskFromRow, workerFromRow } from './rows.js';
+import { jobFromRow, num, taskFromRow } from './rows.js';
 import { LocalNotifier, type Notifier, type NotifyListener } from './notifier.js';
 import type { Database } from './schema.js';
 import { isDiskFull } from './disk-full.js';
@@ -524,139 +516,31 @@ export class SqlStore implements Store {
   // ── workers ───────────────────────────────────────────────────────────────
 
   async registerWorker(reg: WorkerRegistration): Promise<Worker> {
-    await this.tx(async (db, now) => {
-      const existing = await db
-        .selectFrom('workers')
-        .select('name')
-        .where('name', '=', reg.name)
-        .executeTakeFirst();
-      const values = {
-        region: reg.region,
-        pools: JSON.stringify(reg.pools),
-        groups: JSON.stringify(reg.groups),
-        slots: reg.slots,
-        capabilities: JSON.stringify(reg.capabilities),
-        state: 'idle',
-        version: reg.version,
-        last_seen_at: now,
-      };
-      if (existing) {
-        await db.updateTable('workers').set(values).where('name', '=', reg.name).execute();
-        // A worker that registers again has restarted: whatever it held is gone with it.
-        await requeueWorkerTasks(db, this.kind, now, reg.name, 'worker restarted');
-      } else {
-        await db
-          .insertInto('workers')
-          .values({ name: reg.name, enabled: 1, registered_at: now, ...values })
-          .execute();
-      }
-      await recordEvent(db, now, {
-        type: 'worker.started',
-        worker: reg.name,
-        data: { region: reg.region, pools: reg.pools, groups: reg.groups, slots: reg.slots },
-      });
-    });
+    await this.tx((db, now) => workers.register(db, this.kind, now, reg));
     return (await this.fetchWorker(reg.name))!;
   }
 
-  async heartbeat(
-    name: string,
-    hb: Heartbeat,
-  ): Promise<Omit<HeartbeatReply, 'heartbeatIntervalMs'>> {
-    return this.tx(
-      async (db, now) => {
-        const worker = await touchWorker(db, name, now);
-        const revoked: string[] = [];
-        for (const t of hb.tasks) {
-          const set: Record<string, unknown> = { lease_expires_at: now + this.leaseTtlMs };
-          if (t.progress !== undefined) set.progress = t.progress;
-          if (t.status !== undefined) set.status = t.status;
-          const r = await db
-            .updateTable('tasks')
-            .set(set)
-            .where('lease', '=', t.lease)
-            .where('worker', '=', name)
-            .where('state', '=', 'rendering')
-            .executeTakeFirst();
-          if (Number(r.numUpdatedRows) === 0) revoked.push(t.lease);
-        }
-        const running = await runningCount(db, name);
-        const state = running > 0 ? 'rendering' : 'idle';
-        if (worker.state !== state) {
-          if (worker.state === 'stalled' || worker.state === 'offline') {
-            await recordEvent(db, now, {
-              type: 'worker.started',
-              worker: name,
-              data: { reason: 'heartbeat resumed' },
-            });
-          }
-          await setWorkerState(db, now, worker, state);
-        }
-        return { revoked, enabled: num(worker.enabled) === 1 };
-      },
-      { wakes: false },
-    );
+  heartbeat(name: string, hb: Heartbeat): Promise<Omit<HeartbeatReply, 'heartbeatIntervalMs'>> {
+    return this.tx((db, now) => workers.heartbeat(db, now, name, hb, this.leaseTtlMs), {
+      wakes: false,
+    });
   }
 
-  async fetchWorker(name: string): Promise<Worker | undefined> {
-    const row = await this.db
-      .selectFrom('workers')
-      .selectAll()
-      .where('name', '=', name)
-      .executeTakeFirst();
-    if (!row) return undefined;
-    const running = await this.db
-      .selectFrom('tasks')
-      .select(['job_id', 'idx'])
-      .where('worker', '=', name)
-      .where('state', '=', 'rendering')
-      .execute();
-    return workerFromRow(
-      row,
-      running.map((t) => `${t.job_id}:${num(t.idx)}`),
-    );
+  fetchWorker(name: string): Promise<Worker | undefined> {
+    return workers.fetch(this.db, name);
   }
 
-  async listWorkers(): Promise<Worker[]> {
-    const rows = await this.db
-      .selectFrom('workers')
-      .selectAll()
-      .orderBy('region')
-      .orderBy('name')
-      .execute();
-    const running = await this.db
-      .selectFrom('tasks')
-      .select(['worker', 'job_id', 'idx'])
-      .where('state', '=', 'rendering')
-      .execute();
-    return rows.map((r) =>
-      workerFromRow(
-        r,
-        running.filter((t) => t.worker === r.name).map((t) => `${t.job_id}:${num(t.idx)}`),
-      ),
-    );
+  listWorkers(): Promise<Worker[]> {
+    return workers.list(this.db);
   }
 
   async setWorkerEnabled(name: string, enabled: boolean): Promise<Worker> {
-    await this.tx(async (db, now) => {
-      await fetchWorkerRow(db, name);
-      await db
-        .updateTable('workers')
-        .set({ enabled: enabled ? 1 : 0 })
-        .where('name', '=', name)
-        .execute();
-      await recordEvent(db, now, { type: 'worker.updated', worker: name, data: { enabled } });
-    });
+    await this.tx((db, now) => workers.setEnabled(db, now, name, enabled));
     return (await this.fetchWorker(name))!;
   }
 
   async markWorkerStopped(name: string): Promise<Worker> {
-    await this.tx(async (db, now) => {
-      await touchWorker(db, name, now);
-      await requeueWorkerTasks(db, this.kind, now, name, 'worker stopped');
-      await db.updateTable('workers').set({ state: 'offline' }).where('name', '=', name).execute();
-      await recordEvent(db, now, { type: 'worker.stopped', worker: name, data: {} });
-    });
+    await this.tx((db, now) => workers.markStopped(db, this.kind, now, name));
     return (await this.fetchWorker(name))!;
   }
 
