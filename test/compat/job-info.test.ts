@@ -157,6 +157,10 @@ describe('JobInfo → Drover job, key by key', () => {
       expect((err as DroverError).field).toBe(key);
     }
     expect(() => mapJobInfo({ Name: 'x' }, {})).toThrow(/JobInfo.Plugin/);
+    // Kept verbatim, so even keys Drover ignores must be storable text.
+    expect(() => map({ 'Odd\u0000Key': 1 })).toThrow(/JobInfo\.Odd/);
+    expect(() => map({ Stray: 'a\u0000b' })).toThrow(/JobInfo\.Stray/);
+    expect(() => map({}, { ...CMD, Shell: { deep: '\ud800' } })).toThrow(/PluginInfo\.Shell\.deep/);
   });
 
   it("Drover's schema errors are told under the Deadline key", () => {

@@ -279,10 +279,38 @@ function objectOf(value: unknown, what: string): Info {
   return value as Info;
 }
 
+/** Most keys in one JobInfo or PluginInfo. */
+const MAX_KEYS = 1000;
+
+/**
+ * JobInfo and PluginInfo are stored verbatim (and unknown keys written to the job's
+ * history), so every key and text value, at any depth, must be text the store takes back
+ * intact: no NUL (PostgreSQL refuses it), no lone surrogates; keys at most 256 characters.
+ */
+function checkStorable(value: unknown, where: string, depth = 0): void {
+  if (depth > 8) throw invalid(where, 'is nested too deeply');
+  if (typeof value === 'string') {
+    if (!isCleanText(value)) throw invalid(where, 'must be text without NUL or lone surrogates');
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  const entries = Object.entries(value);
+  if (entries.length > MAX_KEYS) throw invalid(where, `at most ${MAX_KEYS} entries`);
+  for (const [key, v] of entries) {
+    const at = Array.isArray(value) ? `${where}.${key}` : `${where}.${key.slice(0, 64)}`;
+    if (!Array.isArray(value) && (key.length > 256 || !isCleanText(key) || key.trim() === '')) {
+      throw invalid(at, 'keys must be 1 to 256 characters of text without NUL');
+    }
+    checkStorable(v, at, depth + 1);
+  }
+}
+
 /** Maps one job's JobInfo and PluginInfo. Throws a 400 naming the key at fault. */
 export function mapJobInfo(jobInfoInput: unknown, pluginInfoInput: unknown): MappedJob {
   const jobInfo = objectOf(jobInfoInput, 'JobInfo');
   const pluginInfo = objectOf(pluginInfoInput, 'PluginInfo');
+  checkStorable(jobInfo, 'JobInfo');
+  checkStorable(pluginInfo, 'PluginInfo');
   const into: Target = {};
   const ignored: string[] = [];
   const families = new Map<Numbered, { index: number; key: string; value: unknown }[]>();

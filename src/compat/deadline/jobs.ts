@@ -1,9 +1,8 @@
-import type { FastifyReply } from 'fastify';
 import type { Principal } from '../../core/auth.js';
-import { DroverError, invalid, notFound } from '../../core/errors.js';
+import { DroverError, invalid } from '../../core/errors.js';
 import { jobChangesSchema, type JobChanges, type JobState } from '../../core/job-spec.js';
 import { parseInput } from '../../core/validate.js';
-import type { Job, Task } from '../../core/types.js';
+import type { Job } from '../../core/types.js';
 import type { Farm } from '../../manager/farm.js';
 import type { HandlersOf } from '../../manager/http/serve.js';
 import { MAX_PAGE } from '../../store/contract.js';
@@ -12,103 +11,32 @@ import {
   deadlineJob,
   deadlineTask,
   PLUGIN_DATA_KEY,
-  sentOf,
   statesByName,
   type DeadlineSent,
 } from './job-object.js';
 import type { DeadlineRoutes } from './routes.js';
-
-/** Mutating calls answer the text `Success`, as Deadline's do. */
-export function success(reply: FastifyReply): FastifyReply {
-  return reply.type('text/plain; charset=utf-8').send('Success');
-}
-
-/** 501 with a text naming what is not supported. */
-export function notSupported(reply: FastifyReply, what: string): FastifyReply {
-  return reply
-    .status(501)
-    .type('text/plain; charset=utf-8')
-    .send(`${what} is not supported by Drover's Deadline Web Service`);
-}
+import {
+  allPages,
+  bodyOf,
+  idsOf,
+  jobAccess,
+  notSupported,
+  requiredString,
+  success,
+  yes,
+  type Body,
+} from './common.js';
 
 /** Most jobs in one submission (`{"Jobs": […]}`). */
 const MAX_JOBS_PER_POST = 100;
 /** Most jobs one `GET /api/jobs` answers. */
 const MAX_JOBS_LISTED = 100_000;
-/** Tasks of a job read for reports. */
-const MAX_REPORT_TASKS = 1000;
-
-type Body = Record<string, unknown>;
-
-export function bodyOf(value: unknown): Body {
-  if (value === undefined || value === null) throw invalid('body', 'missing body');
-  if (typeof value !== 'object' || Array.isArray(value))
-    throw invalid('body', 'must be a JSON object');
-  return value as Body;
-}
-
-export function yes(value: unknown): boolean {
-  return value === true || (typeof value === 'string' && /^true$/i.test(value.trim()));
-}
-
-function requiredString(body: Body, key: string): string {
-  const v = body[key];
-  if (typeof v === 'number') return String(v);
-  if (typeof v !== 'string' || v.trim() === '') throw invalid(key, 'is required');
-  return v.trim();
-}
-
-/** Job ids of a query or body value (`a,b` or a list). */
-function idsOf(value: unknown, key: string): string[] {
-  const ids = listOf(value, key);
-  if (!ids) throw invalid(key, 'is required');
-  if (ids.length > 1000) throw invalid(key, 'at most 1000 ids');
-  return ids;
-}
-
-async function allPages<T>(read: (offset: number) => Promise<T[]>, max: number): Promise<T[]> {
-  const all: T[] = [];
-  for (let offset = 0; all.length < max; offset += MAX_PAGE) {
-    const page = await read(offset);
-    all.push(...page);
-    if (page.length < MAX_PAGE) break;
-  }
-  return all.slice(0, max);
-}
 
 export function jobHandlers(
   farm: Farm,
-): Pick<
-  HandlersOf<DeadlineRoutes>,
-  | 'getJobs'
-  | 'submitJobs'
-  | 'jobCommand'
-  | 'deleteJobs'
-  | 'getTasks'
-  | 'taskCommand'
-  | 'getJobReports'
-  | 'getTaskReports'
-> {
+): Pick<HandlersOf<DeadlineRoutes>, 'getJobs' | 'submitJobs' | 'jobCommand' | 'deleteJobs'> {
   const store = farm.store;
-
-  /** The job, when the principal may act on it: a user token only on its own jobs. */
-  async function ownJob(id: string, principal: Principal | undefined): Promise<Job> {
-    const job = await store.fetchJob(id);
-    if (!job || job.state === 'deleted') throw notFound(`job ${id}`);
-    if (principal && principal.role !== 'admin' && job.user !== principal.name) {
-      throw new DroverError(
-        'forbidden',
-        `job ${id} belongs to ${job.user || 'nobody'}; ${principal.name} may change only its own jobs`,
-      );
-    }
-    return job;
-  }
-
-  async function readJob(id: string): Promise<Job> {
-    const job = await store.fetchJob(id);
-    if (!job) throw notFound(`job ${id}`);
-    return job;
-  }
+  const { ownJob, tasksOf } = jobAccess(store);
 
   async function submitOne(
     entry: unknown,
@@ -172,10 +100,6 @@ export function jobHandlers(
       (offset) => store.listJobs({ ...(states ? { states } : {}), all, offset, limit: MAX_PAGE }),
       MAX_JOBS_LISTED,
     );
-  }
-
-  async function tasksOf(jobId: string): Promise<Task[]> {
-    return allPages((offset) => store.listTasks(jobId, { offset, limit: MAX_PAGE }), 1_000_000);
   }
 
   async function changeJob(job: Job, command: string, body: Body): Promise<'done' | 'unsupported'> {
@@ -349,140 +273,7 @@ export function jobHandlers(
       for (const job of jobs) await farm.jobAction(job.id, 'delete');
       return success(reply);
     },
-
-    getTasks: async ({ query }) => {
-      if (query.JobID === undefined) throw invalid('JobID', 'is required');
-      const job = await readJob(query.JobID);
-      const tasks = await tasksOf(job.id);
-      if (query.TaskID !== undefined) {
-        const n = Number(query.TaskID);
-        const task = Number.isInteger(n) ? tasks.find((t) => t.index === n) : undefined;
-        if (!task) throw invalid('TaskID', `job ${job.id} has no task ${query.TaskID}`);
-        return deadlineTask(task);
-      }
-      if (yes(query.IdOnly)) return tasks.map((t) => t.index);
-      return { ID: job.id, Tasks: tasks.map(deadlineTask) };
-    },
-
-    taskCommand: async ({ body, principal, reply }) => {
-      const b = bodyOf(body);
-      const command = requiredString(b, 'Command').toLowerCase();
-      const id = requiredString(b, 'JobID');
-      const job = await ownJob(id, principal);
-      const tasks = await tasksOf(job.id);
-      const indexes = taskListOf(b.TaskList, tasks);
-      if (command === 'requeue') {
-        await farm.requeueTasks(job.id, indexes);
-      } else if (command === 'resumefailed') {
-        const failed = new Set(tasks.filter((t) => t.state === 'failed').map((t) => t.index));
-        const chosen = indexes.filter((i) => failed.has(i));
-        if (chosen.length > 0) await farm.requeueTasks(job.id, chosen);
-      } else if (
-        ['complete', 'resume', 'suspend', 'fail', 'pend', 'releasepending'].includes(command)
-      ) {
-        return notSupported(reply, `the task command ${command} (use the job command)`);
-      } else {
-        throw invalid('Command', `unknown command "${command.slice(0, 60)}"`);
-      }
-      return success(reply);
-    },
-
-    getJobReports: async ({ query }) => {
-      if (query.JobID === undefined) throw invalid('JobID', 'is required');
-      const job = await readJob(query.JobID);
-      const data = (query.Data ?? 'all').toLowerCase();
-      if (data === 'history') {
-        const events = await store.listEvents({ jobId: job.id, limit: 1000 });
-        return events.map((e) => ({
-          _id: `${job.id}_event_${e.seq}`,
-          Job: job.id,
-          Date: new Date(e.at).toISOString(),
-          Title: e.type,
-          Slave: e.worker ?? '',
-          Task: e.taskIndex ?? -1,
-          Data: e.data,
-        }));
-      }
-      if (
-        !['all', 'log', 'error', 'requeue', 'allcontents', 'logcontents', 'errorcontents'].includes(
-          data,
-        )
-      ) {
-        throw invalid('Data', 'must be all, log, error, requeue, history or allcontents');
-      }
-      if (data === 'requeue') return [];
-      const tasks = (await tasksOf(job.id)).filter((t) => t.attempt > 0).slice(0, MAX_REPORT_TASKS);
-      const reports = [];
-      for (const task of tasks) {
-        const r = await report(job, task, task.attempt, data.endsWith('contents'));
-        if (data.startsWith('log') && r.Type !== 0) continue;
-        if (data.startsWith('error') && r.Type !== 1) continue;
-        reports.push(r);
-      }
-      return reports;
-    },
-
-    getTaskReports: async ({ query }) => {
-      if (query.JobID === undefined) throw invalid('JobID', 'is required');
-      if (query.TaskID === undefined) throw invalid('TaskID', 'is required');
-      const job = await readJob(query.JobID);
-      const n = Number(query.TaskID);
-      const task = Number.isInteger(n)
-        ? (await tasksOf(job.id)).find((t) => t.index === n)
-        : undefined;
-      if (!task) throw invalid('TaskID', `job ${job.id} has no task ${query.TaskID}`);
-      const contents = (query.Data ?? '').toLowerCase().endsWith('contents');
-      const reports = [];
-      for (let attempt = 1; attempt <= Math.min(task.attempt, 100); attempt++) {
-        reports.push(await report(job, task, attempt, contents));
-      }
-      return reports;
-    },
   };
-
-  /** One attempt's log as a Deadline report: Type 1 (error) when that attempt failed. */
-  async function report(job: Job, task: Task, attempt: number, contents: boolean) {
-    const log = await store.readTaskLog(job.id, task.index, { attempt });
-    const last = attempt === task.attempt;
-    const failed = last ? task.state === 'failed' : true;
-    const first = task.frames[0] ?? 0;
-    return {
-      _id: `${job.id}_${task.index}_${attempt}`,
-      Job: job.id,
-      Type: failed ? 1 : 0,
-      Date: new Date(log.chunks[log.chunks.length - 1]?.at ?? job.submittedAt).toISOString(),
-      Slave: last ? (task.worker ?? '') : '',
-      Task: task.index,
-      Title: failed ? 'Error' : 'Log',
-      JobName: job.name,
-      JobUser: job.user,
-      Plugin: sentOf(job)?.plugin ?? job.plugin,
-      Frames: `${first}-${task.frames[task.frames.length - 1] ?? first}`,
-      ...(contents ? { Contents: log.chunks.map((c) => c.text).join('') } : {}),
-    };
-  }
-}
-
-/** `TaskList`: one integer, a list, a comma string, or absent (= every task). */
-function taskListOf(value: unknown, tasks: Task[]): number[] {
-  if (value === undefined || value === null || value === '') return tasks.map((t) => t.index);
-  const raw: unknown[] = Array.isArray(value)
-    ? (value as unknown[])
-    : typeof value === 'string'
-      ? value.split(',')
-      : [value];
-  const known = new Set(tasks.map((t) => t.index));
-  return [
-    ...new Set(
-      raw.map((v) => {
-        const n = typeof v === 'string' ? Number(v.trim()) : v;
-        if (typeof n !== 'number' || !Number.isInteger(n) || !known.has(n)) {
-          throw invalid('TaskList', `no task ${JSON.stringify(v)?.slice(0, 40)} in this job`);
-        }
-        return n;
-      }),
-    ),
-  ];
 }
 
 /** `save`: the edited job object's fields Drover can change on a live job. */

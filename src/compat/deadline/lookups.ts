@@ -7,7 +7,7 @@ import type { HandlersOf } from '../../manager/http/serve.js';
 import { VERSION } from '../../manager/version.js';
 import { MAX_PAGE } from '../../store/contract.js';
 import { listOf } from './job-info.js';
-import { bodyOf, notSupported, success, yes } from './jobs.js';
+import { bodyOf, notSupported, success, yes } from './common.js';
 import { deadlineWorkerInfo, deadlineWorkerSettings } from './job-object.js';
 import type { DeadlineRoutes } from './routes.js';
 

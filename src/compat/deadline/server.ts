@@ -13,13 +13,14 @@ import { serveRoutes, type AccessControl } from '../../manager/http/serve.js';
 import { isConnectionError } from '../../store/sql/transient.js';
 import { jobHandlers } from './jobs.js';
 import { lookupHandlers } from './lookups.js';
+import { taskHandlers } from './tasks.js';
 import { deadlineRoutes } from './routes.js';
 
 /** Deadline's own default port for its Web Service. */
 export const DEADLINE_DEFAULT_PORT = 8082;
 
-/** Largest request body (a `{"Jobs": […]}` of 100 jobs with big PluginInfo fits). */
-const BODY_LIMIT = 16 * 1024 * 1024;
+/** Largest request body, as the native API's: a `{"Jobs": […]}` of many jobs fits. */
+const BODY_LIMIT = 4 * 1024 * 1024;
 
 export interface DeadlineServiceOptions {
   /** Tokens and roles, or `'none'` (`--no-auth`: every request acts as admin). */
@@ -108,7 +109,7 @@ export function buildDeadlineApp(
     : undefined;
   serveRoutes(
     app,
-    { ...jobHandlers(farm), ...lookupHandlers(farm) },
+    { ...jobHandlers(farm), ...taskHandlers(farm), ...lookupHandlers(farm) },
     {
       access: options.access,
       allowedHosts: options.allowedHosts,
