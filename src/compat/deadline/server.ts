@@ -140,17 +140,17 @@ export async function startDeadlineService(
   options: DeadlineServiceOptions & { host: string; port: number },
 ): Promise<RunningDeadlineService> {
   const log = logger.child({ part: 'deadline-web-service' });
-  if (options.anonymousUser) {
-    log.warn(
-      { user: options.anonymousUser },
-      `DEADLINE WEB SERVICE WITHOUT CREDENTIALS (--deadline-anonymous-user): anyone who can reach port ${options.port} submits and acts on jobs as user "${options.anonymousUser}"`,
-    );
-  }
   const app = buildDeadlineApp(farm, log, options);
   await app.listen({ host: options.host, port: options.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : options.port;
   const url = `${options.tls ? 'https' : 'http'}://${options.host}:${port}`;
   log.info({ url }, 'Deadline Web Service listening');
+  if (options.anonymousUser) {
+    log.warn(
+      { user: options.anonymousUser, url },
+      `DEADLINE WEB SERVICE WITHOUT CREDENTIALS (--deadline-anonymous-user): anyone who can reach ${url} submits and acts on jobs as user "${options.anonymousUser}"`,
+    );
+  }
   return { url, close: () => app.close() };
 }
