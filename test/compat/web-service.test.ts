@@ -204,6 +204,13 @@ function webServiceSuite(kind: string, open: () => Promise<Store>): void {
       const one = await app.inject({ url: `/api/jobs?JobID=${job._id}`, headers: as('read-only') });
       expect(one.json()).toHaveLength(1);
       expect(one.json<{ _id: string }[]>()[0]!._id).toBe(job._id);
+      const details = await app.inject({
+        url: `/api/jobs?JobID=${job._id}&Details=true`,
+        headers: as('read-only'),
+      });
+      const detail = details.json<Record<string, { Job: { _id: string }; Tasks: unknown[] }>>();
+      expect(detail[job._id]!.Job._id).toBe(job._id);
+      expect(detail[job._id]!.Tasks).toHaveLength(1);
       // The unknown key is in the job's history.
       const history = await store.listEvents({ jobId: job._id });
       expect(JSON.stringify(history)).toContain('JobInfo.StrayFlag');
@@ -276,6 +283,7 @@ function webServiceSuite(kind: string, open: () => Promise<Store>): void {
         ],
         [{ method: 'GET', url: '/api/jobs?States=Sleeping' }, /States/],
         [{ method: 'GET', url: '/api/tasks' }, /JobID/],
+        [{ method: 'GET', url: '/api/jobs?Details=true' }, /JobID/],
         // Kept verbatim, so refused before the store (PostgreSQL cannot hold NUL).
         [
           {

@@ -29,6 +29,8 @@ import {
 
 /** Most jobs in one submission (`{"Jobs": […]}`). */
 const MAX_JOBS_PER_POST = 100;
+/** Most jobs one `GET /api/jobs?Details=true` answers (each with its tasks). */
+const MAX_DETAILED_JOBS = 100;
 /** Most jobs one `GET /api/jobs` answers. */
 const MAX_JOBS_LISTED = 100_000;
 
@@ -201,6 +203,11 @@ export function jobHandlers(
       }
       if (yes(query.IdOnly)) return jobs.map((j) => j.id);
       if (yes(query.Details)) {
+        // Each job's tasks and history: bounded to the jobs named (Deadline needs JobID too).
+        if (query.JobID === undefined) throw invalid('JobID', 'is required with Details=true');
+        if (jobs.length > MAX_DETAILED_JOBS) {
+          throw invalid('JobID', `at most ${MAX_DETAILED_JOBS} jobs with Details=true`);
+        }
         const details: Record<string, unknown> = {};
         for (const job of jobs) {
           details[job.id] = {
