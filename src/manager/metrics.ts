@@ -56,10 +56,10 @@ export class FarmMetrics {
   private readonly poolSize: Gauge;
   private refreshing: Promise<void> | undefined;
   private refreshedAt = -Infinity;
+  private processMetrics = false;
 
   constructor(private readonly source: MetricsSource) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry });
     this.claims = new Counter({
       name: 'drover_claims_total',
       help: 'Claims answered by the store for the worker protocol, by result (a task or none)',
@@ -187,6 +187,12 @@ export class FarmMetrics {
 
   /** The exposition text (`registry.contentType`), gauges read from the store first. */
   async scrape(): Promise<string> {
+    // Node's process metrics from the first scrape on: they sample the event loop on a timer,
+    // which a manager nobody scrapes (and the many farms of a test run) need not pay for.
+    if (!this.processMetrics) {
+      collectDefaultMetrics({ register: this.registry });
+      this.processMetrics = true;
+    }
     if (performance.now() - this.refreshedAt >= GAUGE_REUSE_MS) {
       this.refreshing ??= this.refresh().finally(() => {
         this.refreshing = undefined;
