@@ -88,6 +88,8 @@ export class FarmMetrics {
       buckets: SECONDS_BUCKETS,
       registers,
     });
+    // Every series from the start, at 0: rate() needs the zero a scraper saw first.
+    for (const part of ['leases', 'purge'] as const) this.houseKeepingSeconds.zero({ part });
     this.queued = new Gauge({
       name: 'drover_queued_tasks',
       help: 'Queued tasks of queued and rendering jobs, by pool and region (a job that may render in several regions counts in each; "any": no region named)',
