@@ -222,6 +222,75 @@ export const blenderSettingsSchema = z.strictObject({
 });
 export type BlenderSettings = z.output<typeof blenderSettingsSchema>;
 
+/** Most commands one Katana job runs (`command0` … `command63`). */
+export const KATANA_MAX_COMMANDS = 64;
+
+const katanaCommands = Object.fromEntries(
+  Array.from({ length: KATANA_MAX_COMMANDS }, (_, i) => [
+    `command${i}`,
+    argumentsSetting
+      .refine((argv) => argv.length > 0, 'must not be an empty command')
+      .refine((argv) => executableProblem(argv[0] ?? '') === undefined, {
+        message: 'must start with an absolute path or a program name looked up on PATH',
+      })
+      .optional(),
+  ]),
+) as Record<`command${number}`, z.ZodOptional<z.ZodType<string[], unknown>>>;
+
+/**
+ * `Katana`: a render job Katana's farm plug-in submits (`integrations/katana/`): the job
+ * request's ordered commands, run in order, the task failing at the first that fails. Each
+ * command is its own setting, `command0`, `command1`, … (an argv list, or one string split
+ * like `CommandLine` arguments), because plugin settings are flat and each argument is then
+ * path-mapped for the worker like any other setting.
+ */
+export const katanaSettingsSchema = z
+  .strictObject({
+    ...katanaCommands,
+    /** The render node's Katana installation (set as `KATANA_ROOT` for the commands). */
+    katanaRoot: absolutePathSetting.optional(),
+    workingDirectory: absolutePathSetting.optional(),
+    /**
+     * Preview and Live Renders: the artist's Catalog Server, `host:port`, which the render
+     * reaches over TCP. Given to the commands as `KATANA_CATALOG_SERVER` and `{catalogServer}`.
+     */
+    catalogServer: stringSetting('host:port')
+      .regex(/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/, 'must be host:port')
+      .optional(),
+    /** `Disk`, `Preview` or `Live` (for the log and the monitor). */
+    renderType: enumSetting(['Disk', 'Preview', 'Live'] as const).default('Disk'),
+  })
+  .superRefine((settings, ctx) => {
+    const given = settings as Record<string, unknown>;
+    let last = -1;
+    for (let i = 0; i < KATANA_MAX_COMMANDS; i++) {
+      if (given[`command${i}`] === undefined) continue;
+      if (i !== last + 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [`command${last + 1}`],
+          message: `is missing: commands are numbered from command0 without gaps`,
+        });
+        return;
+      }
+      last = i;
+    }
+    if (last < 0) {
+      ctx.addIssue({ code: 'custom', path: ['command0'], message: 'is required' });
+    }
+  });
+export type KatanaSettings = z.output<typeof katanaSettingsSchema>;
+
+/** The commands of Katana settings, in order. */
+export function katanaCommandList(settings: KatanaSettings): string[][] {
+  const given = settings as Record<string, unknown>;
+  const commands: string[][] = [];
+  for (let i = 0; i < KATANA_MAX_COMMANDS && Array.isArray(given[`command${i}`]); i++) {
+    commands.push(given[`command${i}`] as string[]);
+  }
+  return commands;
+}
+
 /** The global file systems the folder job can ask about sync state. */
 export const gfsKinds = ['hammerspace', 'simulated', 'local'] as const;
 
@@ -261,6 +330,7 @@ export const appSettingsSchemas: Record<string, z.ZodType> = {
   'builtin-render': builtinRenderSettingsSchema,
   Blender: blenderSettingsSchema,
   MakeDirectories: makeDirectoriesSettingsSchema,
+  Katana: katanaSettingsSchema,
 };
 
 /** The plugin names jobs may use. */

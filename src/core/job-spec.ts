@@ -18,6 +18,9 @@ const keyValues = z
   .record(text().min(1).max(256), text().max(8192))
   .refine((r) => Object.keys(r).length <= 256, 'at most 256 entries');
 
+/** The environment variable that carries a job's `logDirectory` to its tasks. */
+export const LOG_DIRECTORY_VARIABLE = 'DROVER_LOG_DIRECTORY';
+
 /** What a process accepts as an environment variable name (POSIX's portable names). */
 export const ENVIRONMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -138,6 +141,14 @@ export const jobSubmissionSchema = z
     regions: z.array(shortName.min(1)).max(64).default([]),
     outputDirectories: z.array(absolutePath).max(64).default([]),
     outputFilenames: z.array(text().min(1).max(1024)).max(64).default([]),
+    /**
+     * Deadline's "log to a file": a folder (absolute, path-mapped like `outputDirectories`)
+     * where the worker mirrors each task's log as it runs, to `<jobId>_<task index>.log`
+     * (see `src/worker/log-mirror.ts`), so a workstation can follow it as a file. Kept in the
+     * job's environment as `DROVER_LOG_DIRECTORY` (see `prepareSubmission`), which is what
+     * reaches the worker and the task.
+     */
+    logDirectory: absolutePath.optional(),
     extraInfo: keyValues.default({}),
     /** Deadline: EnvironmentKeyValue. Names `[A-Za-z_][A-Za-z0-9_]*`, not `DROVER_…`. */
     environment: environment.default({}),

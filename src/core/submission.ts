@@ -1,6 +1,6 @@
 import { validatePluginInfo } from './app-settings.js';
 import { parseFrameList } from './frames.js';
-import { jobSubmissionSchema, type JobSubmission } from './job-spec.js';
+import { jobSubmissionSchema, LOG_DIRECTORY_VARIABLE, type JobSubmission } from './job-spec.js';
 import { parseInput } from './validate.js';
 
 /**
@@ -14,5 +14,14 @@ export function prepareSubmission(input: unknown): { submission: JobSubmission; 
     submission.plugin,
     submission.pluginInfo,
   ) as JobSubmission['pluginInfo'];
+  // The log folder travels in the environment (a `DROVER_…` name no submission may set):
+  // the store keeps, and path mapping maps, the environment of every job already.
+  if (submission.logDirectory !== undefined) {
+    submission.environment = {
+      ...submission.environment,
+      [LOG_DIRECTORY_VARIABLE]: submission.logDirectory,
+    };
+    delete submission.logDirectory;
+  }
   return { submission, frames: parseFrameList(submission.frames, 'frames') };
 }

@@ -5,6 +5,7 @@ import type { LogAppendInput, TaskReportInput } from '../core/worker-protocol.js
 import type { AppPlugin, OutputParser, ProcessSpec } from './apps/types.js';
 import type { Isolation, TaskProcess } from './isolation/index.js';
 import { LineSplitter } from './line-splitter.js';
+import { LogMirror } from './log-mirror.js';
 import { LogShipper, type LogSpool } from './log-shipper.js';
 import { taskEnvironment } from './task-environment.js';
 
@@ -66,6 +67,8 @@ export class TaskRun {
   readonly #deps: TaskRunnerDeps;
   readonly #log: Logger;
   readonly #shipper: LogShipper;
+  /** The job's `logDirectory` file, when it names one (see `log-mirror.ts`). */
+  readonly #mirror: LogMirror | undefined;
   #stop: StopReason | undefined;
   #current: { child: ChildProcess; group: TaskProcess; exited: boolean } | undefined;
   #killing: Promise<void> | undefined;
@@ -89,6 +92,9 @@ export class TaskRun {
       retryMaxMs: deps.retryMaxMs,
       spool: deps.logSpool,
     });
+    this.#mirror = LogMirror.open(task, deps.workerName, (error) =>
+      this.#log.warn({ err: error }, 'cannot mirror the task log to its log directory'),
+    );
   }
 
   get lease(): string {
@@ -132,6 +138,8 @@ export class TaskRun {
     await this.#killing;
     const end = this.#end(result);
     if (end.kind === 'revoked') {
+      this.#mirror?.write('system', `task revoked: ${end.reason}\n`);
+      await this.#mirror?.close();
       this.#shipper.discard();
       this.#log.warn({ reason: end.reason }, 'task revoked');
       return end;
@@ -141,6 +149,7 @@ export class TaskRun {
         ? 'task completed'
         : `task ${end.report.outcome}: ${String(end.report.message)}`,
     );
+    await this.#mirror?.close();
     const { unsentBytes, spooled } = await this.#shipper.close(
       this.#deps.logFinalFlushMs,
       this.#stopped.signal,
@@ -215,6 +224,7 @@ export class TaskRun {
 
   #system(text: string): void {
     this.#shipper.append('system', text + '\n');
+    this.#mirror?.write('system', text + '\n');
   }
 
   /** The task's environment: never the worker's secrets; the runner's DROVER_* win. */
@@ -272,6 +282,7 @@ export class TaskRun {
     let parserError: string | undefined;
     const onLine = (stream: 'stdout' | 'stderr', line: string) => {
       this.#shipper.append(stream, line + '\n');
+      this.#mirror?.write(stream, line + '\n');
       let info;
       try {
         info = parser.line(line, stream);
