@@ -161,7 +161,9 @@ export class Farm {
     const started = performance.now();
     return this.gate.run(async () => {
       const claiming = claim && !abort.aborted;
-      if (!report && !claiming) return { reportError: null, task: undefined };
+      // A worker that hung up before its turn, with nothing to report: nothing to do. (A
+      // request that asks for nothing still reaches the store: an unknown worker is a 404.)
+      if (!report && claim && !claiming) return { reportError: null, task: undefined };
       const r = await this.store.work(worker, report, claiming);
       this.metrics.work(report, r, claiming, started);
       return r;

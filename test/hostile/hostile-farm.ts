@@ -230,6 +230,9 @@ async function startHostileFarm(
     fingerprint: snapshot,
     async send(method, url, payload, contentType = 'application/json', over = 'inject') {
       self.tried++;
+      // On PostgreSQL committed events get their `seq` when a reader publishes them (the
+      // plugin host reads in the background): publish first, so only the request can move it.
+      await store.latestEventSeq();
       const before = await snapshot();
       const headers = {
         authorization: `Bearer ${admin}`,

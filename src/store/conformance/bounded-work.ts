@@ -1,10 +1,11 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { jobSubmissionSchema, type JobSubmissionInput } from '../../core/job-spec.js';
 import { parseFrameList } from '../../core/frames.js';
 import type { Job } from '../../core/types.js';
 import { IDEMPOTENCY_KEY_TTL_MS, type IdempotencyKey, type Store } from '../contract.js';
-import { TestClock, register, submit, type OpenStore } from './harness.js';
+import type { TestClock } from './harness.js';
+import { register, submit, withFreshStore, type OpenStore } from './harness.js';
 
 const DAY_MS = 24 * 60 * 60_000;
 
@@ -26,13 +27,9 @@ export function boundedWorkConformance(backend: string, open: OpenStore): void {
   describe(`store conformance: ${backend}: bounded work`, () => {
     let store: Store;
     let clock: TestClock;
-
-    beforeEach(async () => {
-      clock = new TestClock();
-      store = await open({ now: clock.now, leaseTtlMs: 10_000 });
-    });
-    afterEach(async () => {
-      await store.close();
+    withFreshStore(open, (s, c) => {
+      store = s;
+      clock = c;
     });
 
     describe('large submissions', () => {

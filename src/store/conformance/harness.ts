@@ -5,6 +5,7 @@ import {
   workerRegistrationSchema,
   type WorkerRegistrationInput,
 } from '../../core/worker-protocol.js';
+import { afterEach, beforeEach } from 'vitest';
 import type { Store, StoreOptions } from '../contract.js';
 
 /** A controllable clock for store tests: time moves only when a test says so. */
@@ -36,4 +37,23 @@ export async function register(
       ...input,
     }),
   );
+}
+
+/**
+ * Gives each test of the enclosing `describe` a fresh store on its own test clock (leases of
+ * 10 s) and closes it afterwards; `use` receives them before each test.
+ */
+export function withFreshStore(
+  open: OpenStore,
+  use: (store: Store, clock: TestClock) => void,
+): void {
+  let store: Store | undefined;
+  beforeEach(async () => {
+    const clock = new TestClock();
+    store = await open({ now: clock.now, leaseTtlMs: 10_000 });
+    use(store, clock);
+  });
+  afterEach(async () => {
+    await store?.close();
+  });
 }

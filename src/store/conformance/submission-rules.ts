@@ -1,6 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '../contract.js';
-import { TestClock, register, submit, type OpenStore } from './harness.js';
+import { register, submit, withFreshStore, type OpenStore } from './harness.js';
 
 /**
  * What a submission promises (issue 10): a dependency that cannot complete is named in the
@@ -11,12 +11,8 @@ import { TestClock, register, submit, type OpenStore } from './harness.js';
 export function submissionRulesConformance(backend: string, open: OpenStore): void {
   describe(`store conformance: ${backend}: submission rules`, () => {
     let store: Store;
-
-    beforeEach(async () => {
-      store = await open({ now: new TestClock().now, leaseTtlMs: 10_000 });
-    });
-    afterEach(async () => {
-      await store.close();
+    withFreshStore(open, (s) => {
+      store = s;
     });
 
     /** Claims the job's only task and reports it failed (taskRetries 0: the job fails). */

@@ -1,10 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WORK_CHANNEL, type Store } from '../contract.js';
 import { MAX_TASK_LOG_BYTES } from '../../core/worker-protocol.js';
 import { boundedWorkConformance } from './bounded-work.js';
 import { visibilityConformance } from './visibility.js';
 import { submissionRulesConformance } from './submission-rules.js';
-import { TestClock, register, submit, type OpenStore } from './harness.js';
+import type { TestClock } from './harness.js';
+import { register, submit, withFreshStore, type OpenStore } from './harness.js';
 
 /**
  * The store conformance suite: every backend runs these against a real database. Scenario
@@ -14,13 +15,9 @@ export function storeConformance(backend: string, open: OpenStore): void {
   describe(`store conformance: ${backend}`, () => {
     let store: Store;
     let clock: TestClock;
-
-    beforeEach(async () => {
-      clock = new TestClock();
-      store = await open({ now: clock.now, leaseTtlMs: 10_000 });
-    });
-    afterEach(async () => {
-      await store.close();
+    withFreshStore(open, (s, c) => {
+      store = s;
+      clock = c;
     });
 
     const claimed = async (worker: string) => {

@@ -1,7 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MAX_TASK_LOG_BYTES } from '../../core/worker-protocol.js';
 import type { Store } from '../contract.js';
-import { TestClock, register, submit, type OpenStore } from './harness.js';
+import type { TestClock } from './harness.js';
+import { register, submit, withFreshStore, type OpenStore } from './harness.js';
 
 /**
  * Conformance: failures a user must be able to see. A late report or log batch on a lost
@@ -12,13 +13,9 @@ export function visibilityConformance(backend: string, open: OpenStore): void {
   describe(`store conformance: ${backend}: failure visibility`, () => {
     let store: Store;
     let clock: TestClock;
-
-    beforeEach(async () => {
-      clock = new TestClock();
-      store = await open({ now: clock.now, leaseTtlMs: 10_000 });
-    });
-    afterEach(async () => {
-      await store.close();
+    withFreshStore(open, (s, c) => {
+      store = s;
+      clock = c;
     });
 
     const logText = async (jobId: string, attempt?: number) => {
