@@ -50,6 +50,16 @@ CALLS = dict(
         Call("setWorkerEnabled", "PATCH", "/workers/{name}", ()),
         Call("listPathMappings", "GET", "/paths", ()),
         Call("mapPath", "POST", "/paths/map", ()),
+        Call("addPathMapping", "POST", "/paths", ()),
+        Call("removePathMapping", "DELETE", "/paths/{id}", ()),
+        Call("replication", "GET", "/regions/replication", ()),
+        Call("latestOutput", "GET", "/jobs/{id}/outputs/latest", ()),
+        Call("listPlugins", "GET", "/plugins", ()),
+        Call("getPlugin", "GET", "/plugins/{name}", ()),
+        Call("configurePlugin", "PATCH", "/plugins/{name}", ()),
+        Call("createToken", "POST", "/tokens", ()),
+        Call("listTokens", "GET", "/tokens", ()),
+        Call("revokeToken", "DELETE", "/tokens/{id}", ()),
     )
 )
 
@@ -362,6 +372,58 @@ class Client(object):
         if os:
             body["os"] = os
         return self.call("mapPath", body=body)["path"]
+
+    def add_path_mapping(self, prefix, replacement, region="", os="", case_sensitive=True):
+        """Adds a path mapping rule (admin); returns it with its id."""
+        body = {
+            "prefix": prefix,
+            "replacement": replacement,
+            "region": region,
+            "os": os,
+            "caseSensitive": case_sensitive,
+        }
+        return self.call("addPathMapping", body=body)["rule"]
+
+    def remove_path_mapping(self, rule_id):
+        self.call("removePathMapping", params={"id": rule_id})
+
+    def replication(self):
+        """Each GFS site's replication lag, as the gfs-sync plugin's GFS reports it."""
+        return self.call("replication")
+
+    def latest_output(self, job_id):
+        """The newest image in the job's output directories (or None)."""
+        return self.call("latestOutput", params={"id": job_id})["image"]
+
+    # ----- event plugins and tokens (admin for changes) -----
+
+    def list_plugins(self):
+        return self.call("listPlugins")["plugins"]
+
+    def get_plugin(self, name):
+        return self.call("getPlugin", params={"name": name})["plugin"]
+
+    def configure_plugin(self, name, state=None, config=None):
+        """Sets an event plugin's state (disabled, opt-in, global) and/or configuration."""
+        body = {}
+        if state is not None:
+            body["state"] = state
+        if config is not None:
+            body["config"] = config
+        return self.call("configurePlugin", params={"name": name}, body=body)["plugin"]
+
+    def create_token(self, name, role, workers=None):
+        """Creates an access token (admin); the reply's ``token`` is its secret, shown once."""
+        body = {"name": name, "role": role}
+        if workers is not None:
+            body["workers"] = workers
+        return self.call("createToken", body=body)
+
+    def list_tokens(self):
+        return self.call("listTokens")["tokens"]
+
+    def revoke_token(self, token_id):
+        return self.call("revokeToken", params={"id": token_id})["token"]
 
 
 def _camel(name):

@@ -157,6 +157,29 @@ class ClientTest(unittest.TestCase):
         self.assertIn(("py-licence", 3), [(l["name"], l["max"]) for l in limits])
         self.assertIn("py-licence", [l["name"] for l in c.list_limits()])
 
+    def test_plugins_tokens_and_path_mappings(self):
+        c = self.client()
+        names = [p["name"] for p in c.list_plugins()]
+        self.assertIn("gfs-sync", names)
+        before = c.get_plugin("gfs-sync")["config"]["iterationCount"]
+        changed = c.configure_plugin("gfs-sync", config={"iterationCount": before + 1})
+        self.assertEqual(changed["config"]["iterationCount"], before + 1)
+        made = c.create_token("py-viewer", "read-only")
+        self.assertTrue(made["token"].startswith("drv_"))
+        self.assertIn("py-viewer", [t["name"] for t in c.list_tokens()])
+        viewer = drover.Client(FARM.url, token=made["token"])
+        self.assertEqual(viewer.whoami()["role"], "read-only")
+        with self.assertRaises(drover.Forbidden):
+            viewer.list_tokens()
+        self.assertIsNotNone(c.revoke_token(made["info"]["id"])["revokedAt"])
+        with self.assertRaises(drover.Unauthorized):
+            viewer.whoami()
+        rule = c.add_path_mapping("/py/a/", "/py/b/", region="py")
+        self.assertEqual(c.map_path("/py/a/x.exr", "py"), "/py/b/x.exr")
+        c.remove_path_mapping(rule["id"])
+        self.assertEqual(c.map_path("/py/a/x.exr", "py"), "/py/a/x.exr")
+        self.assertIn("gfs", c.replication())
+
     def test_errors_are_typed(self):
         c = self.client()
         with self.assertRaises(drover.InvalidInput) as caught:
