@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import { Logger, makeWorkerUtils, run } from 'graphile-worker';
+import pg from 'pg';
 import { windowMs, type BenchConfig } from '../lib/config.js';
 import { query, scratchDatabase } from '../lib/postgres.js';
 import { note, type Row } from '../lib/report.js';
@@ -151,18 +152,26 @@ async function graphileWorker(c: BenchConfig): Promise<number> {
       await utils.release();
     }
     await query(db.url, 'analyze');
-    return await windowed(c, async (onDone) => {
-      const runner = await run({
-        connectionString: db.url,
-        concurrency: CONSUMERS,
-        noHandleSignals: true,
-        logger,
-        taskList: { task: () => Promise.resolve() },
-        preset: { worker: { localQueue: { size: 500 }, completeJobBatchDelay: 0 } },
+    // Our own pool, ended before the database is dropped: graphile-worker's own pool could
+    // still hold idle connections then, and their termination would be an unhandled error.
+    const pool = new pg.Pool({ connectionString: db.url, max: CONSUMERS + 2 });
+    pool.on('error', () => undefined);
+    try {
+      return await windowed(c, async (onDone) => {
+        const runner = await run({
+          pgPool: pool,
+          concurrency: CONSUMERS,
+          noHandleSignals: true,
+          logger,
+          taskList: { task: () => Promise.resolve() },
+          preset: { worker: { localQueue: { size: 500 }, completeJobBatchDelay: 0 } },
+        });
+        runner.events.on('job:success', onDone);
+        return () => runner.stop();
       });
-      runner.events.on('job:success', onDone);
-      return () => runner.stop();
-    });
+    } finally {
+      await pool.end();
+    }
   } finally {
     await db.drop();
   }
