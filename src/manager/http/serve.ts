@@ -58,7 +58,8 @@ export type Handlers = HandlersOf<Routes>;
 export interface AccessControl {
   /**
    * The principal for a token secret, or undefined when the token is unknown or revoked.
-   * `undefined` as the whole control means `--no-auth`: every request acts as admin.
+   * (A manager started with `--no-auth` has no access control: `ServeOptions.access` is
+   * `'none'` and every request acts as admin.)
    */
   principal(secret: string): Promise<Principal | undefined>;
   /** The owner (`user`) of a job, for routes with the `job` ownership rule. */
