@@ -37,17 +37,20 @@ export interface AppOptions {
   allowedHosts?: readonly string[];
 }
 
-export function buildApp(farm: Farm, logger: Logger, options: AppOptions): FastifyInstance {
-  // Typed as the plain instance: routes do not depend on pino's logger type.
-  const app = Fastify({
-    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
+/**
+ * The Fastify options every HTTP surface of the manager shares: the native API and Deadline's
+ * Web Service (`src/compat/deadline/server.ts`).
+ */
+export function serverOptions(logger: Logger, tls?: AppOptions['tls']) {
+  return {
+    ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
     loggerInstance: logger,
     bodyLimit: BODY_LIMIT,
     // Workers make thousands of requests a second: no per-request log lines.
     logController: new LogController({ disableRequestLogging: true }),
     // Query strings and JSON stay plain data: no prototype keys from a client.
-    onProtoPoisoning: 'error',
-    onConstructorPoisoning: 'error',
+    onProtoPoisoning: 'error' as const,
+    onConstructorPoisoning: 'error' as const,
     // Closing ends keep-alive connections too, instead of waiting out their timeout.
     forceCloseConnections: true,
     // Timeouts, explicit (these are Fastify's defaults), and why none of them cuts a
@@ -67,6 +70,13 @@ export function buildApp(farm: Farm, logger: Logger, options: AppOptions): Fasti
     routerOptions: { maxParamLength: 16_384 },
     // Only declared routes: no HEAD twins the contract does not know.
     exposeHeadRoutes: false,
+  };
+}
+
+export function buildApp(farm: Farm, logger: Logger, options: AppOptions): FastifyInstance {
+  // Typed as the plain instance: routes do not depend on pino's logger type.
+  const app = Fastify({
+    ...serverOptions(logger, options.tls),
     // The router's own refusals (bad URL encoding) in the same error shape as everything else.
     frameworkErrors: (err, _request, reply) => {
       const status = err.statusCode ?? 400;

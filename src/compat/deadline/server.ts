@@ -1,12 +1,8 @@
-import Fastify, {
-  LogController,
-  type FastifyError,
-  type FastifyInstance,
-  type FastifyReply,
-} from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { Principal } from '../../core/auth.js';
 import { DroverError } from '../../core/errors.js';
+import { serverOptions } from '../../manager/app.js';
 import type { Farm } from '../../manager/farm.js';
 import { statusOf } from '../../manager/http/errors.js';
 import { serveRoutes, type AccessControl } from '../../manager/http/serve.js';
@@ -43,14 +39,8 @@ export function buildDeadlineApp(
   options: DeadlineServiceOptions,
 ): FastifyInstance {
   const app = Fastify({
-    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
-    loggerInstance: logger,
+    ...serverOptions(logger, options.tls),
     bodyLimit: BODY_LIMIT,
-    logController: new LogController({ disableRequestLogging: true }),
-    onProtoPoisoning: 'error',
-    onConstructorPoisoning: 'error',
-    forceCloseConnections: true,
-    exposeHeadRoutes: false,
     frameworkErrors: (err, _request, reply) => {
       void (reply as unknown as FastifyReply)
         .code(err.statusCode ?? 400)
