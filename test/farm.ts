@@ -122,3 +122,46 @@ export async function untilJobState(
     timeoutMs,
   );
 }
+
+/** SIGTERM, then SIGKILL if the process has not exited in 30 s; resolves once it exited. */
+export function stopProcess(child: ChildProcess): Promise<void> {
+  return new Promise((done) => {
+    if (child.exitCode !== null || child.signalCode !== null) return done();
+    const force = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('exit', () => {
+      clearTimeout(force);
+      done();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/**
+ * Starts the real `drover dev` on `data` with `args` (`--port 0` and `--data` are added);
+ * resolves once it printed its manager address, with what it printed so far as `out()`.
+ */
+export async function startDev(
+  data: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ child: ChildProcess; url: string; out: () => string }> {
+  const child = spawn(process.execPath, [CLI, 'dev', '--data', data, '--port', '0', ...args], {
+    cwd: data,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env,
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const url = await until(
+    'the farm to start',
+    () => {
+      if (!out.includes('Ctrl-C stops the farm.')) return undefined;
+      return /manager\s+(http:\S+)/.exec(out)?.[1];
+    },
+    60_000,
+  ).catch((err: unknown) => {
+    child.kill('SIGKILL');
+    throw err;
+  });
+  return { child, url, out: () => out };
+}

@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DroverClient } from '../../src/client/index.js';
-import { CLI, until, untilJobState } from '../farm.js';
+import { startDev, stopProcess, until, untilJobState } from '../farm.js';
 
 /**
  * `drover dev` protects a newcomer's first multi-region render: gfs-sync starts global on its
@@ -15,48 +15,22 @@ import { CLI, until, untilJobState } from '../farm.js';
 
 const running: ChildProcess[] = [];
 afterEach(async () => {
-  await Promise.all(running.splice(0).map(stop));
+  await Promise.all(running.splice(0).map(stopProcess));
 }, 60_000);
 
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((done) => {
-    if (child.exitCode !== null || child.signalCode !== null) return done();
-    const force = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('exit', () => {
-      clearTimeout(force);
-      done();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-/** Starts `drover dev` on `data`; resolves with it, the manager's address and what it printed. */
-async function dev(data: string): Promise<{ child: ChildProcess; url: string; out: () => string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      'dev',
-      '--data',
-      data,
-      '--port',
-      '0',
-      '--regions',
-      'us-west-2,eu-west-2',
-      '--workers-per-region',
-      '1',
-      '--sync-delay',
-      '1',
-      '--headless',
-    ],
-    { cwd: data, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  running.push(child);
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  await until('the farm to start', () => out.includes('Ctrl-C stops the farm.'), 60_000);
-  const url = /manager\s+(http:\S+)/.exec(out)![1]!;
-  return { child, url, out: () => out };
+/** Starts `drover dev` on `data` (two regions, one worker each, a 1 s sync delay). */
+async function dev(data: string): ReturnType<typeof startDev> {
+  const farm = await startDev(data, [
+    '--regions',
+    'us-west-2,eu-west-2',
+    '--workers-per-region',
+    '1',
+    '--sync-delay',
+    '1',
+    '--headless',
+  ]);
+  running.push(farm.child);
+  return farm;
 }
 
 describe.runIf(process.platform === 'linux')('drover dev: gfs-sync on by default', () => {
@@ -101,7 +75,7 @@ describe.runIf(process.platform === 'linux')('drover dev: gfs-sync on by default
 
     // The user turns it off; a restart keeps that choice.
     await admin.configurePlugin('gfs-sync', { state: 'disabled' });
-    await stop(first.child);
+    await stopProcess(first.child);
     const second = await dev(data);
     expect(second.out()).toMatch(/^ +gfs-sync disabled /m);
     const again = new DroverClient({ url: second.url, token });

@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DroverClient } from '../../src/client/index.js';
 import { DroverError } from '../../src/core/errors.js';
-import { CLI, until } from '../farm.js';
+import { startDev, stopProcess, until } from '../farm.js';
 
 /**
  * `drover dev` gives each local worker its own token, acting only as that worker, in a 0600
@@ -15,38 +15,18 @@ import { CLI, until } from '../farm.js';
 
 const running: ChildProcess[] = [];
 afterEach(async () => {
-  await Promise.all(running.splice(0).map(stop));
+  await Promise.all(running.splice(0).map(stopProcess));
 }, 60_000);
 
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((done) => {
-    if (child.exitCode !== null || child.signalCode !== null) return done();
-    const force = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('exit', () => {
-      clearTimeout(force);
-      done();
-    });
-    child.kill('SIGTERM');
+/** Starts `drover dev` on `data` (one region, two workers) with a token of the user's own. */
+async function dev(data: string): ReturnType<typeof startDev> {
+  // The user's own token for the CLI (often an admin one) must not reach the workers.
+  const farm = await startDev(data, ['--regions', 'r1', '--workers-per-region', '2'], {
+    ...process.env,
+    DROVER_TOKEN: 'drv_the_users_own_token',
   });
-}
-
-/** Starts `drover dev` on `data` and resolves with it and the manager's address. */
-async function dev(data: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [CLI, 'dev', '--data', data, '--port', '0', '--regions', 'r1', '--workers-per-region', '2'],
-    {
-      cwd: data,
-      stdio: ['ignore', 'pipe', 'inherit'],
-      // The user's own token for the CLI (often an admin one) must not reach the workers.
-      env: { ...process.env, DROVER_TOKEN: 'drv_the_users_own_token' },
-    },
-  );
-  running.push(child);
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const url = await until('the manager address', () => /manager\s+(http:\S+)/.exec(out)?.[1]);
-  return { child, url };
+  running.push(farm.child);
+  return farm;
 }
 
 /** The pids of `drover worker` processes started for `data`. */
@@ -123,7 +103,7 @@ describe.runIf(process.platform === 'linux')('drover dev: a token per worker', (
     const keep = secret('r1-1');
     const old = tokens.find((t) => t.workers === 'r1-2')!;
     await admin.revokeToken(old.id);
-    await stop(first.child);
+    await stopProcess(first.child);
     const second = await dev(data);
     const admin2 = new DroverClient({
       url: second.url,
