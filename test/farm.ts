@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Agent, request as httpRequest } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -164,4 +165,58 @@ export async function startDev(
     throw err;
   });
   return { child, url, out: () => out };
+}
+
+/** A reply as `overHttp` gives it (the shape of Fastify's `inject` replies). */
+export interface HttpAnswer {
+  statusCode: number;
+  body: string;
+  json<T = unknown>(): T;
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+
+/**
+ * One request over real HTTP, its target sent byte for byte. In-process requests
+ * (`app.inject`) parse the target as a WHATWG URL first, which resolves `.` and `..`
+ * segments — `%2e%2e` included — so what the router sees is not what a client sent.
+ */
+export function overHttp(
+  base: URL,
+  method: string,
+  target: string,
+  headers: Record<string, string>,
+  payload: string | undefined,
+): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: base.hostname,
+        port: base.port,
+        method,
+        path: target,
+        agent,
+        headers: {
+          ...headers,
+          ...(payload !== undefined ? { 'content-length': Buffer.byteLength(payload) } : {}),
+        },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () =>
+          resolve({
+            statusCode: res.statusCode ?? 0,
+            body,
+            json: <T>() => JSON.parse(body) as T,
+          }),
+        );
+      },
+    );
+    req.on('error', (err) =>
+      reject(new Error(`${method} ${target.slice(0, 200)}: ${err.message}`)),
+    );
+    req.end(payload);
+  });
 }

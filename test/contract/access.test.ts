@@ -1,4 +1,3 @@
-import { request as httpRequest, Agent } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import type { Store } from '../../src/store/contract.js';
 import { openStore } from '../../src/store/open.js';
 import { TestDatabases, withPostgres } from '../../src/store/conformance/postgres-databases.js';
 import { submit } from '../../src/store/conformance/harness.js';
+import { overHttp } from '../farm.js';
 
 /**
  * The route contract, checked from outside over real HTTP: for every declared route, every
@@ -139,47 +139,26 @@ function spellings(
   ];
 }
 
-interface Answer {
-  status: number;
-  body: string;
-}
-
-const agent = new Agent({ keepAlive: true, maxSockets: 8 });
-
-/** One raw request: the target is sent exactly as given (absolute-form included). */
-function send(
+/** One request with its target as written (absolute-form included), as a principal. */
+async function send(
   base: URL,
   method: string,
   target: string,
   token: string | undefined,
   body: unknown,
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = httpRequest(
-      {
-        host: base.hostname,
-        port: base.port,
-        method,
-        path: target,
-        agent,
-        headers: {
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...(payload !== undefined
-            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
-            : {}),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      },
-    );
-    req.on('error', (err) => reject(new Error(`${method} ${target}: ${err.message}`)));
-    req.end(payload);
-  });
+): Promise<{ status: number; body: string }> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const a = await overHttp(
+    base,
+    method,
+    target,
+    {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    payload,
+  );
+  return { status: a.statusCode, body: a.body };
 }
 
 function contractSuite(label: string, open: () => Promise<Store>): void {
@@ -243,7 +222,7 @@ function contractSuite(label: string, open: () => Promise<Store>): void {
         const query = new URLSearchParams(r.query).toString();
         for (const p of principals) {
           const want = expected(def, p);
-          let canonical: Answer | undefined;
+          let canonical: { status: number } | undefined;
           for (const s of spellings(r.path, query)) {
             const a = await send(base, def.method, s.target, p.token, r.body);
             checked++;

@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -8,6 +7,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import { overHttp, type HttpAnswer } from '../farm.js';
 import { buildApp } from '../../src/manager/app.js';
 import { Authenticator, ensureAdminToken } from '../../src/manager/auth.js';
 import { defaultManagerSettings } from '../../src/manager/config.js';
@@ -53,11 +53,7 @@ export interface ErrorBody {
   error: { code: string; message: string; field?: string };
 }
 
-export interface Answer {
-  statusCode: number;
-  body: string;
-  json<T = unknown>(): T;
-}
+export type Answer = HttpAnswer;
 
 export interface HostileFarm {
   store: 'sqlite' | 'postgres';
@@ -143,53 +139,6 @@ async function postgresSnapshot(
     return digest(names.map((n, i): [string, string[]] => [n, [row[`t${i}`] ?? '']]));
   };
   return { snapshot, close: () => client.end() };
-}
-
-const agent = new Agent({ keepAlive: true, maxSockets: 4 });
-
-/**
- * One request over real HTTP, its target sent byte for byte. In-process requests
- * (`app.inject`) parse the target as a WHATWG URL first, which resolves `.` and `..`
- * segments — `%2e%2e` included — so what the router sees is not what a client sent.
- */
-function overHttp(
-  base: URL,
-  method: string,
-  target: string,
-  headers: Record<string, string>,
-  payload: string | undefined,
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: base.hostname,
-        port: base.port,
-        method,
-        path: target,
-        agent,
-        headers: {
-          ...headers,
-          ...(payload !== undefined ? { 'content-length': Buffer.byteLength(payload) } : {}),
-        },
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () =>
-          resolve({
-            statusCode: res.statusCode ?? 0,
-            body,
-            json: <T>() => JSON.parse(body) as T,
-          }),
-        );
-      },
-    );
-    req.on('error', (err) =>
-      reject(new Error(`${method} ${target.slice(0, 200)}: ${err.message}`)),
-    );
-    req.end(payload);
-  });
 }
 
 async function startHostileFarm(
