@@ -156,6 +156,7 @@ async function graphileWorker(c: BenchConfig): Promise<number> {
     // still hold idle connections then, and their termination would be an unhandled error.
     const pool = new pg.Pool({ connectionString: db.url, max: CONSUMERS + 2 });
     pool.on('error', () => undefined);
+    pool.on('connect', (client) => client.on('error', () => undefined));
     try {
       return await windowed(c, async (onDone) => {
         const runner = await run({
