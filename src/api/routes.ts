@@ -18,6 +18,8 @@ import {
   workerRegistrationSchema,
 } from '../core/worker-protocol.js';
 import { route } from './contract.js';
+import { fleetRoutes } from './fleet-routes.js';
+import { versionRoutes } from './version-routes.js';
 import * as r from './replies.js';
 
 // ── shared inputs ──
@@ -511,6 +513,9 @@ export const routes = {
     reply: r.opaqueReply,
     replyKind: 'html',
   }),
+
+  ...fleetRoutes,
+  ...versionRoutes,
 } as const;
 
 export type Routes = typeof routes;

@@ -14,6 +14,8 @@ import { reportError } from './errors.js';
 import { deadlineCommandMain } from './deadline-main.js';
 import { pathsAdd, pathsList, pathsMap, pathsRemove } from './commands/paths.js';
 import { plugins, pluginSet, pluginShow, pluginState } from './commands/plugins.js';
+import { fleetCommands } from './commands/fleets.js';
+import { versionCommands } from './commands/versions.js';
 
 /**
  * The command declarations: flags and help only. Each command is a function taking typed
@@ -435,6 +437,9 @@ program
   .action(async (_args: string[], _o: unknown, cmd: Command) => {
     process.exitCode = await deadlineCommandMain(cmd.args, { background: false });
   });
+
+fleetCommands(program, remote);
+versionCommands(program, remote);
 
 try {
   await program.parseAsync(process.argv);

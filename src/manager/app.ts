@@ -7,11 +7,13 @@ import type { Farm } from './farm.js';
 import { installErrorHandler } from './http/errors.js';
 import { serveRoutes, type Handlers } from './http/serve.js';
 import { farmHandlers } from './routes/farm.js';
+import { fleetHandlers } from './routes/fleets.js';
 import { jobHandlers } from './routes/jobs.js';
 import { outputHandlers } from './routes/outputs.js';
 import { pluginHandlers } from './routes/plugins.js';
 import { streamHandlers } from './routes/stream.js';
 import { tokenHandlers } from './routes/tokens.js';
+import { versionHandlers } from './routes/versions.js';
 import { webHandlers } from './routes/web.js';
 import { workerHandlers } from './routes/workers.js';
 import { VERSION } from './version.js';
@@ -106,6 +108,8 @@ export function buildApp(farm: Farm, logger: Logger, options: AppOptions): Fasti
         : {}),
     }),
     ...webHandlers(),
+    ...fleetHandlers(farm),
+    ...versionHandlers(farm),
     openapi: () => document,
     metrics: async ({ reply }) => {
       const body = await farm.metrics.scrape();

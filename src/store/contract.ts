@@ -10,6 +10,8 @@ import type {
   Worker,
 } from '../core/types.js';
 import type { JobAction, JobChanges, JobSubmission } from '../core/job-spec.js';
+import type { FleetStore } from './fleet-contract.js';
+import type { VersionStore } from './version-contract.js';
 import type { PathMapping } from '../core/path-mapping.js';
 import type { Role, TokenInfo } from '../core/auth.js';
 import type { ConfigValues, PluginState } from '../core/plugin-config.js';
@@ -32,6 +34,10 @@ import type {
 export interface Store {
   /** `sqlite` or `postgres`, for health output. */
   readonly kind: string;
+  /** Fleets, their machines and the scaler's decisions (`fleet-contract.ts`). */
+  readonly fleets: FleetStore;
+  /** Products and versions (`version-contract.ts`). */
+  readonly versions: VersionStore;
 
   // ── jobs ──────────────────────────────────────────────────────────────────
   /** Creates a job and its tasks; `frames` is the parsed, validated frame list. */

@@ -4,10 +4,12 @@ import { api, auth } from './api.js';
 import { createRoot } from 'react-dom/client';
 import { useFeedStatus } from './live.js';
 import { EventsPage } from './pages/EventsPage.js';
+import { FleetsPage } from './pages/FleetsPage.js';
 import { JobDetailPage } from './pages/JobDetailPage.js';
 import { JobsPage } from './pages/JobsPage.js';
 import { PluginsPage } from './pages/PluginsPage.js';
 import { RegionsPage } from './pages/RegionsPage.js';
+import { VersionsPage } from './pages/VersionsPage.js';
 import { WorkersPage } from './pages/WorkersPage.js';
 import { Link, usePath } from './router.js';
 import { useFeed } from './stores.js';
@@ -17,6 +19,8 @@ const sections = [
   { to: '/jobs', label: 'Jobs' },
   { to: '/workers', label: 'Workers' },
   { to: '/regions', label: 'Regions' },
+  { to: '/fleets', label: 'Fleets' },
+  { to: '/versions', label: 'Versions' },
   { to: '/plugins', label: 'Event plugins' },
   { to: '/events', label: 'Event log' },
 ];
@@ -28,6 +32,8 @@ function Page(props: { path: string }): ReactNode {
   if (path === '/' || path.startsWith('/jobs')) return <JobsPage />;
   if (path.startsWith('/workers')) return <WorkersPage />;
   if (path.startsWith('/regions')) return <RegionsPage />;
+  if (path.startsWith('/fleets')) return <FleetsPage />;
+  if (path.startsWith('/versions')) return <VersionsPage />;
   if (path.startsWith('/plugins')) return <PluginsPage />;
   if (path.startsWith('/events')) return <EventsPage />;
   return (

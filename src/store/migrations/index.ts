@@ -11,6 +11,10 @@ import * as m008 from './008-unique-token-names.js';
 import * as m009 from './009-resume-on-dependencies.js';
 import * as m010 from './010-log-head-and-tail.js';
 import * as m011 from './011-event-publication.js';
+import * as m012 from './012-fleets.js';
+import * as m013 from './013-versions.js';
+import * as m014 from './014-job-counters.js';
+import * as m015 from './015-worker-apps.js';
 
 export interface Migration {
   /** Numbered, applied in order, never edited once released: add a new one instead. */
@@ -31,4 +35,8 @@ export const migrations: readonly Migration[] = [
   { id: 9, name: 'resume-on-dependencies', up: m009.up },
   { id: 10, name: 'log-head-and-tail', up: m010.up },
   { id: 11, name: 'event-publication', up: m011.up },
+  { id: 12, name: 'fleets', up: m012.up },
+  { id: 13, name: 'versions', up: m013.up },
+  { id: 14, name: 'job-counters', up: m014.up },
+  { id: 15, name: 'worker-apps', up: m015.up },
 ];

@@ -1,4 +1,6 @@
 import type { Generated } from 'kysely';
+import type { FleetTables } from './schema-fleets.js';
+import type { VersionTables } from './schema-versions.js';
 
 /**
  * The store's tables as Kysely sees them. JSON values are kept as text so one schema serves
@@ -213,7 +215,7 @@ export interface MetaTable {
   value: string;
 }
 
-export interface Database {
+export interface Database extends FleetTables, VersionTables {
   jobs: JobsTable;
   tasks: TasksTable;
   job_dependencies: JobDependenciesTable;

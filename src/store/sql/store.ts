@@ -89,6 +89,9 @@ import { isDiskFull } from './disk-full.js';
 import { recordLeaseLoss } from './lease-loss.js';
 import { appendLog } from './task-log.js';
 import { isUniqueViolation, retryDelayMs } from './transient.js';
+import { SqlFleetStore } from './fleets.js';
+import type { StoreKit } from './kit.js';
+import { SqlVersionStore } from './versions.js';
 
 /**
  * Runs a worker's call; when it is refused for a lease that is no longer current (which it
@@ -162,6 +165,8 @@ export class SqlStore implements Store {
    * few seconds, so once space is freed the next heartbeat clears it.
    */
   private diskFullSince: number | undefined;
+  readonly fleets: SqlFleetStore;
+  readonly versions: SqlVersionStore;
 
   /** `notifier`: how notifications reach other processes (default: this process only). */
   constructor(
@@ -176,6 +181,16 @@ export class SqlStore implements Store {
     this.leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
     this.notifier = notifier;
     this.events = new EventLog(db, dialect);
+    const kit: StoreKit = {
+      db,
+      kind: dialect,
+      now: this.now,
+      tx: (fn, options) => this.tx(fn, options),
+      write: (statement) => this.write(statement),
+      settingsChanged: () => this.settingsChanged(),
+    };
+    this.fleets = new SqlFleetStore(kit);
+    this.versions = new SqlVersionStore(kit);
   }
 
   /**

@@ -1,0 +1,7 @@
+/**
+ * The versions' HTTP routes (see `routes.ts`, which spreads them into the one route table):
+ * declared like every other route, with their access.
+ */
+import type { RouteDef } from './contract.js';
+
+export const versionRoutes = {} as const satisfies Record<string, RouteDef>;
