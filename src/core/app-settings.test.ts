@@ -195,13 +195,26 @@ describe('validatePluginInfo', () => {
     expect(Object.keys(appSettingsSchemas)).toEqual(knownApps);
   });
 
-  it('refuses an unknown plugin and lists the known ones', () => {
-    for (const name of ['Maya', 'toString', '__proto__']) {
+  it('accepts any other plugin name with its settings as sent: workers that offer it run it', () => {
+    for (const name of ['MayaBatch', 'Nuke', '3dsmax', 'OpenPypeTileAssembler', 'toString']) {
+      expect(validatePluginInfo(name, { SceneFile: '/s.ma', Version: 2024 })).toEqual({
+        SceneFile: '/s.ma',
+        Version: 2024,
+      });
+    }
+    expect(validatePluginInfo('Ayon', undefined)).toEqual({});
+  });
+
+  it('refuses a name that is no plugin name, and a built-in name in the wrong case', () => {
+    for (const name of ['Maya 2024', '__proto__', 'a/b', '-x', 'x'.repeat(65)]) {
       const err = errorOf(() => validatePluginInfo(name, {}));
       expect(err.field).toBe('plugin');
       expect(err.message).toContain(`"${name}"`);
       expect(err.message).toContain('CommandLine');
     }
+    const typo = errorOf(() => validatePluginInfo('commandline', {}));
+    expect(typo.field).toBe('plugin');
+    expect(typo.message).toContain('did you mean "CommandLine"');
   });
 
   it('returns the settings with defaults applied', () => {

@@ -322,8 +322,8 @@ export type FolderOutcome = 'Sync Complete' | 'Sync Timed Out' | 'Sync Skipped';
 export const FOLDER_RESULT_PREFIX = 'DROVER_GFS_SYNC ';
 
 /**
- * The settings schema of each built-in application plugin, by plugin name. A job naming a
- * plugin that is not here is refused.
+ * The settings schema of each built-in application plugin, by plugin name. Every worker runs
+ * these; any other plugin name runs only on workers that offer it (`--apps-dir`).
  */
 export const appSettingsSchemas: Record<string, z.ZodType> = {
   CommandLine: commandLineSettingsSchema,
@@ -333,8 +333,19 @@ export const appSettingsSchemas: Record<string, z.ZodType> = {
   Katana: katanaSettingsSchema,
 };
 
-/** The plugin names jobs may use. */
+/** The built-in plugin names: every worker runs them. */
 export const knownApps: string[] = Object.keys(appSettingsSchemas);
+
+/** Whether every worker runs this plugin (`hasOwn`, so `toString` is not taken for one). */
+export function isBuiltinApp(name: string): boolean {
+  return Object.hasOwn(appSettingsSchemas, name);
+}
+
+/**
+ * A plugin name a job may use and a worker may offer (`MayaBatch`, `Nuke`, `3dsmax`,
+ * `OpenPypeTileAssembler`): Deadline's plugin names are folder names of this shape.
+ */
+export const APP_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /**
  * Parses plugin settings with `schema`, or throws `invalid_input` naming the first bad
@@ -357,17 +368,23 @@ export function parseAppSettings<S extends z.ZodType>(schema: S, pluginInfo: unk
 }
 
 /**
- * Validates a job's plugin and its settings at submission: refuses an unknown plugin name
- * (listing the known ones) and bad settings. Returns the settings with defaults applied.
+ * Validates a job's plugin and its settings at submission. A built-in plugin's settings are
+ * checked by its schema (defaults applied). Any other well-formed name is accepted with its
+ * settings as sent (the job schema bounds them): it runs where a worker offers that plugin,
+ * and until one does the job says so (`pluginOffers`). A name that differs from a built-in
+ * one only in case is refused, since it is a typo that would otherwise wait for ever.
  */
 export function validatePluginInfo(plugin: string, pluginInfo: unknown): unknown {
-  // `hasOwn`, so `toString` and friends are not taken for plugins.
-  const schema = Object.hasOwn(appSettingsSchemas, plugin) ? appSettingsSchemas[plugin] : undefined;
-  if (!schema) {
+  const schema = isBuiltinApp(plugin) ? appSettingsSchemas[plugin] : undefined;
+  if (schema) return parseAppSettings(schema, pluginInfo);
+  const builtin = knownApps.find((n) => n.toLowerCase() === plugin.toLowerCase());
+  if (builtin)
+    throw invalid('plugin', `unknown application plugin "${plugin}" (did you mean "${builtin}"?)`);
+  if (!APP_NAME_PATTERN.test(plugin)) {
     throw invalid(
       'plugin',
-      `unknown application plugin "${plugin}" (known: ${knownApps.join(', ')})`,
+      `"${plugin}" is not a plugin name: letters, digits, "_", "." or "-", at most 64 (built-in: ${knownApps.join(', ')})`,
     );
   }
-  return parseAppSettings(schema, pluginInfo);
+  return pluginInfo ?? {};
 }

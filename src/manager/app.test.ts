@@ -60,7 +60,7 @@ describe('HTTP API (in process)', () => {
 
   const bad: Array<[string, Record<string, unknown>, string]> = [
     ['no plugin', { frames: '1' }, 'plugin'],
-    ['unknown plugin', { plugin: 'Maya2099' }, 'plugin'],
+    ['a plugin name with a space', { plugin: 'Maya 2099' }, 'plugin'],
     ['a bad frame list', { frames: '1-x' }, 'frames'],
     ['too many frames', { frames: '1-1000001' }, 'frames'],
     ['priority out of range', { priority: 101 }, 'priority'],
