@@ -129,6 +129,14 @@ export const eventTypes = [
   'worker.stalled',
   'worker.updated',
   'house.cleaning',
+  // Versions (issue 15): publishing, review media and approval.
+  'version.created',
+  'version.updated',
+  'version.ready',
+  'version.incomplete',
+  'version.failed',
+  'version.approved',
+  'version.rejected',
 ] as const;
 export type EventType = (typeof eventTypes)[number];
 
