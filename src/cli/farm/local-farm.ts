@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import {
   chmodSync,
   createWriteStream,
@@ -9,7 +9,6 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import {
   Replicator,
@@ -21,9 +20,11 @@ import { DroverError } from '../../core/errors.js';
 import type { PluginState } from '../../core/plugin-config.js';
 import type { ManagerSettings } from '../../manager/config.js';
 import { startManager, type RunningManager } from '../../manager/server.js';
-
-/** The CLI's entry point, which worker processes are started with. */
-const CLI_MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
+import {
+  spawnWorkerProcess,
+  stopChild,
+  workerTokenPath,
+} from '../../fleet/providers/worker-process.js';
 
 /** The prefix jobs use for the global file system; each region maps it to its own site. */
 export const GFS_PREFIX = '/gfs/';
@@ -130,33 +131,18 @@ export async function startLocalFarm(o: LocalFarmOptions): Promise<LocalFarm> {
       const name = `${region}-${i}`;
       const tokenFile = await workerTokenFile(manager, o.data, name);
       const out = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
-      // The user's own DROVER_TOKEN (often an admin token for the CLI) is not the worker's.
-      const env = { ...process.env };
-      delete env.DROVER_TOKEN;
-      delete env.DROVER_TOKEN_FILE;
-      const child = spawn(
-        process.execPath,
-        [
-          CLI_MAIN,
-          'worker',
-          '--manager',
-          manager.url,
-          '--name',
-          name,
-          '--region',
-          region,
-          '--slots',
-          String(o.slots),
-          '--drain-timeout',
-          '5',
-          '--log-level',
-          o.workerLogLevel ?? 'info',
-          ...(tokenFile ? ['--token-file', tokenFile] : []),
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'], env },
-      );
-      child.stdout.pipe(out);
-      child.stderr.pipe(out);
+      const child = spawnWorkerProcess({
+        managerUrls: [manager.url],
+        name,
+        region,
+        slots: o.slots,
+        drainTimeoutS: 5,
+        logLevel: o.workerLogLevel ?? 'info',
+        ...(tokenFile ? { tokenFile } : {}),
+        output: { pipe: true },
+      });
+      child.stdout?.pipe(out);
+      child.stderr?.pipe(out);
       workers.set(name, child);
     }
   }
@@ -176,9 +162,7 @@ export async function startLocalFarm(o: LocalFarmOptions): Promise<LocalFarm> {
 }
 
 /** Where `drover dev` keeps each local worker's token (mode 0600, in a 0700 folder). */
-export function workerTokenPath(data: string, worker: string): string {
-  return join(data, 'worker-tokens', worker.replace(/[^A-Za-z0-9._-]/g, '_'));
-}
+export { workerTokenPath };
 
 /**
  * Worker `name`'s token file: reused while the token in it is valid and acts as exactly this
@@ -238,17 +222,4 @@ async function retireSharedWorkerToken(manager: RunningManager, data: string): P
       await manager.auth.revoke(t.id);
     }
   }
-}
-
-/** SIGTERM (the worker hands back what it runs), SIGKILL if it has not exited in 15 s. */
-function stopChild(child: ChildProcess): Promise<void> {
-  return new Promise((done) => {
-    if (child.exitCode !== null || child.signalCode !== null) return done();
-    const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.once('exit', () => {
-      clearTimeout(kill);
-      done();
-    });
-    child.kill('SIGTERM');
-  });
 }
