@@ -90,6 +90,7 @@ export const worker = z
     state: z.enum(workerStates),
     enabled: z.boolean(),
     version: z.string(),
+    apps: z.array(z.string()),
     runningTasks: z.array(z.string()),
     registeredAt: time,
     lastSeenAt: time,

@@ -80,6 +80,8 @@ export interface Worker {
   state: WorkerState;
   enabled: boolean;
   version: string;
+  /** Application plugins it offers besides the built-in ones (`--apps-dir`). */
+  apps: string[];
   /** Tasks the worker holds now, as `jobId:index`. */
   runningTasks: string[];
   registeredAt: number;

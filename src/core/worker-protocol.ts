@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { APP_NAME_PATTERN } from './app-settings.js';
 import { text } from './text.js';
 
 /**
@@ -37,6 +38,16 @@ export const workerRegistrationSchema = z
       })
       .strict(),
     version: text().max(64).default(''),
+    /**
+     * Application plugins the worker offers besides the built-in ones (`--apps-dir`); it is
+     * given tasks of jobs naming these or a built-in plugin. Older workers send none (and
+     * offer the built-in plugins only).
+     */
+    apps: z
+      .array(text().regex(APP_NAME_PATTERN, 'must be an application plugin name'))
+      .max(256)
+      .transform((apps) => [...new Set(apps)].sort())
+      .optional(),
   })
   .strict();
 export type WorkerRegistrationInput = z.input<typeof workerRegistrationSchema>;

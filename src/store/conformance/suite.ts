@@ -4,6 +4,7 @@ import { MAX_TASK_LOG_BYTES } from '../../core/worker-protocol.js';
 import { boundedWorkConformance } from './bounded-work.js';
 import { visibilityConformance } from './visibility.js';
 import { submissionRulesConformance } from './submission-rules.js';
+import { workerAppsConformance } from './worker-apps.js';
 import type { TestClock } from './harness.js';
 import { register, submit, withFreshStore, type OpenStore } from './harness.js';
 
@@ -724,4 +725,5 @@ export function storeConformance(backend: string, open: OpenStore): void {
   boundedWorkConformance(backend, open);
   submissionRulesConformance(backend, open);
   visibilityConformance(backend, open);
+  workerAppsConformance(backend, open);
 }

@@ -209,6 +209,50 @@ await withPostgres('postgres: concurrent claims', () => {
     await closeFarm();
   }, 120_000);
 
+  it('keeps a job queued or rendering by its counters when its tasks start and end at once', async () => {
+    const { workers, storeOf } = await openFarm();
+    const ROUNDS = 5;
+    const job = await submit(stores[0]!, { frames: `1-${WORKERS * ROUNDS + 3}` });
+    const counts = async () => (await stores[3]!.fetchJob(job.id))!;
+    for (let round = 1; round <= ROUNDS; round++) {
+      // Every worker claims one task at once (no report)…
+      const held = await Promise.all(
+        workers.map(async (name, i) => {
+          const r = await storeOf(i).work(name, undefined, true);
+          return r.task!;
+        }),
+      );
+      expect(held.every((t) => t.jobId === job.id)).toBe(true);
+      let j = await counts();
+      expect(j.state).toBe('rendering');
+      expect(j.counts.rendering).toBe(WORKERS);
+      // …then all report it done at once and claim nothing: none of them alone saw the job's
+      // last rendering task end, but the job must be queued again.
+      await Promise.all(
+        workers.map(async (name, i) => {
+          const t = held[i]!;
+          const r = await storeOf(i).work(
+            name,
+            { lease: t.lease, outcome: 'completed', exitCode: 0, message: '' },
+            false,
+          );
+          expect(r.reportError).toBeNull();
+        }),
+      );
+      j = await counts();
+      expect(j.state).toBe('queued');
+      expect(j.counts).toEqual({
+        pending: 0,
+        queued: WORKERS * (ROUNDS - round) + 3,
+        rendering: 0,
+        completed: WORKERS * round,
+        failed: 0,
+        suspended: 0,
+      });
+    }
+    await closeFarm();
+  }, 120_000);
+
   it('gives each role to one manager while all of them ask at once', async () => {
     await openFarm();
     for (let round = 0; round < 20; round++) {

@@ -13,6 +13,7 @@ import type { TaskReport } from '../../core/worker-protocol.js';
 import type { WorkResult } from '../contract.js';
 import type { Dialect } from './dialect.js';
 import { recordEvent } from './events.js';
+import { foldCountDeltas } from './job-counts.js';
 import {
   bumpCounts,
   fetchJobRow,
@@ -173,6 +174,26 @@ const UPDATE_COUNTERS = `update jobs set n_queued = n_queued + ?, n_rendering = 
       where d.depends_on = jobs.id and dj.frame_dependent = 1 and dj.n_pending > 0)
       as frame_waiters`;
 
+/** PostgreSQL: adds a call's counter deltas of a job to its connection's row (`job-counts.ts`). */
+const ADD_COUNT_DELTA = `insert into job_count_deltas as d (job_id, shard, queued, rendering, completed)
+  values (?, pg_backend_pid(), ?, ?, ?)
+  on conflict (job_id, shard) do update set queued = d.queued + excluded.queued,
+    rendering = d.rendering + excluded.rendering, completed = d.completed + excluded.completed
+  returning (select count(*) from job_dependencies as dd inner join jobs as dj on dj.id = dd.job_id
+      where dd.depends_on = d.job_id and dj.frame_dependent = 1 and dj.n_pending > 0)
+      as frame_waiters`;
+
+/** PostgreSQL: a job's turn (see `finish`). Conflicts with itself, not with key-share locks. */
+const TAKE_TURN = `select 1 from jobs where id = ? for no key update`;
+
+/** PostgreSQL: a job's counters, its row's plus its deltas (read after `TAKE_TURN`). */
+const COUNTED_JOB = `select j.state, j.started_at, j.task_count, j.n_pending, j.n_failed,
+    j.n_suspended, j.n_queued + coalesce(sum(d.queued), 0) as n_queued,
+    j.n_rendering + coalesce(sum(d.rendering), 0) as n_rendering,
+    j.n_completed + coalesce(sum(d.completed), 0) as n_completed
+  from jobs as j left join job_count_deltas as d on d.job_id = j.id
+  where j.id = ? group by j.id`;
+
 const SET_JOB_ACTIVE_STATE = `update jobs set state = ?, started_at = coalesce(started_at, ?)
   where id = ?`;
 
@@ -180,8 +201,8 @@ const SET_WORKER_STATE = `update workers set state = ? where name = ?`;
 
 /** The dispatch query's text for one shape of worker (how many pools and groups it has). */
 const candidateTexts = new Map<string, string>();
-function candidateQuery(pools: number, groups: number): string {
-  const key = `${pools}/${groups}`;
+function candidateQuery(dialect: Dialect, pools: number, groups: number): string {
+  const key = `${dialect}/${pools}/${groups}`;
   let text = candidateTexts.get(key);
   if (text !== undefined) return text;
   const marks = (k: number) => Array.from({ length: k }, () => '?').join(', ');
@@ -196,8 +217,14 @@ function candidateQuery(pools: number, groups: number): string {
       : `j.pool in ('none', '')`;
   const groupOk =
     groups > 0 ? `(j.grp in ('none', '') or j.grp in (${marks(groups)}))` : `j.grp in ('none', '')`;
+  // PostgreSQL: the row's n_queued is an upper bound (claims lower it in delta rows), so a
+  // job drained since its last fold is passed over by its tasks index, not by a claim attempt.
+  const queuedOk =
+    dialect === 'postgres'
+      ? `and exists (select 1 from tasks as q where q.job_id = j.id and q.state = 'queued')`
+      : '';
   text = `select * from jobs as j where j.n_queued > 0 and j.state in ('queued', 'rendering')
-    and ${poolOk} and ${groupOk}
+    ${queuedOk} and ${poolOk} and ${groupOk}
     and not exists (select 1 from job_worker_errors as e where e.job_id = j.id and e.worker = ?
       and j.bad_worker_errors > 0 and e.errors >= j.bad_worker_errors)
     order by case ${rank} else ${2 * pools} end, j.priority desc, j.submitted_at, j.id
@@ -230,51 +257,86 @@ class Cycle {
 }
 
 /**
- * Writes a call's counter deltas, one UPDATE per job in id order, then moves each job by its
- * counters (queued ↔ rendering, completion with its on-complete action and dependents),
+ * Writes a call's counter deltas, one statement per job in id order, then moves each job by
+ * its counters (queued ↔ rendering, completion with its on-complete action and dependents),
  * records the claim's events and lets frame-dependent jobs waiting on a completed task go.
- * Runs last in the transaction: from the UPDATE on, the job's row stays locked to COMMIT.
+ * Runs last in the transaction.
+ *
+ * SQLite: one UPDATE of the job row (one writer at a time; the row is exact).
+ * PostgreSQL: the deltas go to this connection's delta row (`job-counts.ts`), which no other
+ * transaction writes. The job's state can change only by a call whose net change of the
+ * job's rendering count is not 0: completing one task and claiming the next of the same job
+ * leaves the rendering count as it was, and the job cannot be complete with the claimed task
+ * rendering. Such a call, and one that completes a task of a job that frame-dependent jobs
+ * wait on, takes its turn on the job (`FOR NO KEY UPDATE`, to COMMIT) and then reads the
+ * counters: every other call that could change the state took its turn before or waits for
+ * this one, so the state written is the one the counters have at COMMIT, and of two last
+ * tasks completed at once the second to take its turn sees the first.
  */
 async function finish(db: Db, dialect: Dialect, now: number, cycle: Cycle): Promise<void> {
   const ids = [...cycle.deltas.keys()].sort();
   const rows = new Map<string, Row>();
   for (const id of ids) {
     const d = cycle.deltas.get(id)!;
-    const [row] = await run(db, dialect, UPDATE_COUNTERS, [d.queued, d.rendering, d.completed, id]);
-    if (row) rows.set(id, row);
+    if (dialect === 'sqlite') {
+      const [row] = await run(db, dialect, UPDATE_COUNTERS, [
+        d.queued,
+        d.rendering,
+        d.completed,
+        id,
+      ]);
+      if (row) rows.set(id, row);
+      continue;
+    }
+    const [added] = await run(db, dialect, ADD_COUNT_DELTA, [
+      id,
+      d.queued,
+      d.rendering,
+      d.completed,
+    ]);
+    const frameWaiters = num(added!.frame_waiters as number);
+    if (d.rendering === 0 && !(d.completed > 0 && frameWaiters > 0)) continue;
+    await run(db, dialect, TAKE_TURN, [id]);
+    const [row] = await run(db, dialect, COUNTED_JOB, [id]);
+    if (row) rows.set(id, { ...row, frame_waiters: frameWaiters });
   }
   // Reported jobs first, then the claimed one: events come in the order things happened.
   const claimedId = cycle.claimed?.jobId;
   const order = [...ids.filter((id) => id !== claimedId), ...ids.filter((id) => id === claimedId)];
   for (const id of order) {
     const row = rows.get(id);
-    if (!row) continue;
-    const state = row.state as string;
     const claimedHere = id === claimedId;
-    if (state === 'queued' || state === 'rendering') {
-      const next = activeJobState(
-        {
-          pending: num(row.n_pending as number),
-          queued: num(row.n_queued as number),
-          rendering: num(row.n_rendering as number),
-          completed: num(row.n_completed as number),
-          failed: num(row.n_failed as number),
-          suspended: num(row.n_suspended as number),
-        },
-        num(row.task_count as number),
-      );
-      const starts = claimedHere && row.started_at === null;
-      if (next === 'completed') await settleJob(db, dialect, now, id);
-      else if (next !== state || starts) {
-        await run(db, dialect, SET_JOB_ACTIVE_STATE, [next, now, id]);
-      }
-      if (starts) {
-        await recordEvent(db, now, {
-          type: 'job.started',
-          jobId: id,
-          worker: cycle.claimed!.worker,
-          data: {},
-        });
+    if (row) {
+      const state = row.state as string;
+      if (state === 'queued' || state === 'rendering') {
+        const next = activeJobState(
+          {
+            pending: num(row.n_pending as number),
+            queued: num(row.n_queued as number),
+            rendering: num(row.n_rendering as number),
+            completed: num(row.n_completed as number),
+            failed: num(row.n_failed as number),
+            suspended: num(row.n_suspended as number),
+          },
+          num(row.task_count as number),
+        );
+        const starts = claimedHere && row.started_at === null;
+        if (next === 'completed') {
+          // Every task of the job completed and committed, but for this call's: no other
+          // transaction has a delta of it in flight, so they fold into the row.
+          await foldCountDeltas(db, dialect, id);
+          await settleJob(db, dialect, now, id);
+        } else if (next !== state || starts) {
+          await run(db, dialect, SET_JOB_ACTIVE_STATE, [next, now, id]);
+        }
+        if (starts) {
+          await recordEvent(db, now, {
+            type: 'job.started',
+            jobId: id,
+            worker: cycle.claimed!.worker,
+            data: {},
+          });
+        }
       }
     }
     if (claimedHere) {
@@ -287,7 +349,7 @@ async function finish(db: Db, dialect: Dialect, now: number, cycle: Cycle): Prom
         data: { attempt: c.attempt },
       });
     }
-    if (cycle.deltas.get(id)!.completed > 0 && num(row.frame_waiters as number) > 0) {
+    if (row && cycle.deltas.get(id)!.completed > 0 && num(row.frame_waiters as number) > 0) {
       await refreshFrameDependents(db, dialect, id);
     }
   }
@@ -514,7 +576,7 @@ async function claim(
   cycle: Cycle,
   settings: DispatchSettings,
 ): Promise<TaskAssignment | undefined> {
-  const text = candidateQuery(profile.pools.length, profile.groups.length);
+  const text = candidateQuery(dialect, profile.pools.length, profile.groups.length);
   // Read when a candidate names a limit (most jobs name none).
   let limits: Map<string, LimitState> | undefined;
   for (let offset = 0; ; offset += CANDIDATE_PAGE) {

@@ -5,6 +5,7 @@ import type { JobSubmission } from '../../core/job-spec.js';
 import type { TaskCounts } from '../../core/types.js';
 import { forUpdate, type Dialect } from './dialect.js';
 import { recordEvent } from './events.js';
+import { addCountDeltas, dropCountDeltas, foldCountDeltas } from './job-counts.js';
 import { countsOf, json, num } from './rows.js';
 import type { Database, JobsTable } from './schema.js';
 
@@ -65,6 +66,7 @@ export async function recountJob(db: Db, jobId: string): Promise<TaskCounts> {
     suspended: 0,
   };
   for (const r of rows) counts[r.state as CounterName] = num(r.n);
+  await dropCountDeltas(db, jobId);
   await db
     .updateTable('jobs')
     .set({
@@ -80,8 +82,10 @@ export async function recountJob(db: Db, jobId: string): Promise<TaskCounts> {
   return counts;
 }
 
+/** A job's row with its counters current (the row's plus its deltas: `job-counts.ts`). */
 export async function fetchJobRow(db: Db, id: string): Promise<Selectable<JobsTable> | undefined> {
-  return db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+  const row = await db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && (await addCountDeltas(db, [row]))[0];
 }
 
 /**
@@ -100,7 +104,9 @@ export async function lockJobRow(
   if (mode === 'noKeyUpdate') {
     return (dialect === 'postgres' ? q.forNoKeyUpdate() : q).executeTakeFirst();
   }
-  return forUpdate(q, dialect).executeTakeFirst();
+  const row = await forUpdate(q, dialect).executeTakeFirst();
+  // No claim or completion of the job is in flight now: its counter deltas fold into the row.
+  return row && ((await foldCountDeltas(db, dialect, id)) ?? row);
 }
 
 /**

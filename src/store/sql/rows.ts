@@ -117,6 +117,7 @@ export function workerFromRow(row: Selectable<WorkersTable>, runningTasks: strin
     state: (enabled ? row.state : 'disabled') as WorkerState,
     enabled,
     version: row.version,
+    apps: json(row.apps),
     runningTasks,
     registeredAt: num(row.registered_at),
     lastSeenAt: num(row.last_seen_at),

@@ -116,6 +116,8 @@ export interface WorkersTable {
   version: string;
   registered_at: number;
   last_seen_at: number;
+  /** Application plugins offered besides the built-in ones, a JSON list (migration 015). */
+  apps: Generated<string>;
 }
 
 export interface LimitsTable {

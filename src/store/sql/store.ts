@@ -92,6 +92,7 @@ import { isUniqueViolation, retryDelayMs } from './transient.js';
 import { SqlFleetStore } from './fleets.js';
 import type { StoreKit } from './kit.js';
 import { SqlVersionStore } from './versions.js';
+import { addCountDeltas } from './job-counts.js';
 
 /**
  * Runs a worker's call; when it is refused for a lease that is no longer current (which it
@@ -395,6 +396,7 @@ export class SqlStore implements Store {
       .where('id', '=', id)
       .executeTakeFirst();
     if (!row) return undefined;
+    await addCountDeltas(this.db, [row]);
     const [deps, bad] = await Promise.all([
       this.db
         .selectFrom('job_dependencies')
@@ -435,6 +437,7 @@ export class SqlStore implements Store {
       .limit(Math.min(filter.limit ?? 100, MAX_PAGE))
       .offset(filter.offset ?? 0)
       .execute();
+    await addCountDeltas(this.db, rows);
     const ids = rows.map((r) => r.id);
     const [bad, deps] = await Promise.all([
       this.badWorkers(ids),

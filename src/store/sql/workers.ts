@@ -38,6 +38,7 @@ export async function register(
     capabilities: JSON.stringify(reg.capabilities),
     state: 'idle',
     version: reg.version,
+    apps: JSON.stringify(reg.apps ?? []),
     last_seen_at: now,
   };
   if (existing) {
@@ -53,7 +54,13 @@ export async function register(
   await recordEvent(db, now, {
     type: 'worker.started',
     worker: reg.name,
-    data: { region: reg.region, pools: reg.pools, groups: reg.groups, slots: reg.slots },
+    data: {
+      region: reg.region,
+      pools: reg.pools,
+      groups: reg.groups,
+      slots: reg.slots,
+      ...(reg.apps?.length ? { apps: reg.apps } : {}),
+    },
   });
 }
 
