@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { invalid } from './errors.js';
 import { absolutePath } from './job-spec.js';
 import { absolutePathProblem } from './paths.js';
+import { parseSequencePattern } from './sequences.js';
 import { text } from './text.js';
 
 /**
@@ -291,6 +292,99 @@ export function katanaCommandList(settings: KatanaSettings): string[][] {
   return commands;
 }
 
+/** A frame number a review may start or end at (see `MAX_FRAME_MAGNITUDE`). */
+const reviewFrame = intSetting(-1_000_000_000, 1_000_000_000);
+
+/**
+ * `review`: makes a version's review media with ffmpeg (`src/worker/apps/review/`): a
+ * thumbnail of the middle frame, an H.264 MP4 and a VP9 WebM with burn-ins, written into
+ * `outputDirectory` as `<outputName>.jpg`, `.mp4` and `.webm`. Settings are flat so every
+ * path is path-mapped for the worker like any other setting.
+ */
+export const reviewSettingsSchema = z
+  .strictObject({
+    /** The folder holding the frames. */
+    inputDirectory: absolutePathSetting,
+    /** The frames' file name in that folder: `beauty.####.exr`, `beauty.%04d.png`, … */
+    inputPattern: stringSetting('a frame pattern such as beauty.####.exr')
+      .min(1, 'must not be empty')
+      .max(1024, 'at most 1024 characters')
+      .superRefine((p, ctx) => {
+        const problem = reviewPatternProblem(p);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    firstFrame: reviewFrame,
+    lastFrame: reviewFrame,
+    /** Frames per second of the movie. */
+    fps: intSetting(1, 120).default(24),
+    /** Where the thumbnail and movies are written (created if missing). */
+    outputDirectory: absolutePathSetting,
+    /** Base name of the outputs (`review` → `review.mp4`, `review.webm`, `review.jpg`). */
+    outputName: stringSetting('a file name without a folder')
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be letters, digits, ".", "_" or "-"')
+      .default('review'),
+    /** Burned in at the top left, with the version: `show/seq010/sh010/lightingMain`. */
+    product: stringSetting().max(256, 'at most 256 characters').default(''),
+    /** The version number, burned in as `v003` (0: none). */
+    version: intSetting(0, 999_999).default(0),
+    /** The movies are scaled down to at most this width (kept even, aspect kept). */
+    maxWidth: intSetting(16, 7680).default(1920),
+    thumbnailWidth: intSetting(16, 1920).default(320),
+    /** Burn in product, version and frame number (needs the DejaVu font on the worker). */
+    burnIn: boolSetting().default(true),
+    /** Also make the VP9 WebM (the fallback for browsers without H.264). */
+    webm: boolSetting().default(true),
+  })
+  .superRefine((settings, ctx) => {
+    if (settings.lastFrame < settings.firstFrame) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['lastFrame'],
+        message: `must not be before firstFrame (${settings.firstFrame})`,
+      });
+    } else if (settings.lastFrame - settings.firstFrame >= REVIEW_MAX_FRAMES) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['lastFrame'],
+        message: `a review covers at most ${REVIEW_MAX_FRAMES} frames`,
+      });
+    }
+  });
+export type ReviewSettings = z.output<typeof reviewSettingsSchema>;
+/** The plugin info a submitter sends for a `review` job (defaults may be left out). */
+export type ReviewPluginInfo = z.input<typeof reviewSettingsSchema>;
+/** At most this many frames in one review movie (about 30 minutes at 24 fps). */
+export const REVIEW_MAX_FRAMES = 50_000;
+
+/**
+ * The files a `review` task writes (for the publish plugin and the monitor): the outputs are
+ * `<outputDirectory>/<outputName>.jpg|.mp4|.webm`, each written under a temporary name and
+ * renamed, so a file that exists is whole.
+ */
+export function reviewOutputFiles(
+  settings: Pick<ReviewSettings, 'outputDirectory' | 'outputName' | 'webm'>,
+): { thumbnail: string; mp4: string; webm: string | undefined } {
+  const dir = settings.outputDirectory.replace(/[\\/]+$/, '') || '/';
+  const sep = dir.endsWith('/') || dir.endsWith('\\') ? '' : dir.includes('\\') ? '\\' : '/';
+  const base = `${dir}${sep}${settings.outputName}`;
+  return {
+    thumbnail: `${base}.jpg`,
+    mp4: `${base}.mp4`,
+    webm: settings.webm ? `${base}.webm` : undefined,
+  };
+}
+
+function reviewPatternProblem(p: string): string | undefined {
+  if (/^([\\/]|[A-Za-z]:)/.test(p)) return 'must be relative to inputDirectory, not absolute';
+  if (p.split(/[\\/]+/).some((s) => s === '..')) return 'must not contain a ".." segment';
+  try {
+    parseSequencePattern(p, 'inputPattern');
+  } catch (err) {
+    return err instanceof Error ? err.message.replace(/^inputPattern: /, '') : String(err);
+  }
+  return undefined;
+}
+
 /** The global file systems the folder job can ask about sync state. */
 export const gfsKinds = ['hammerspace', 'simulated', 'local'] as const;
 
@@ -331,6 +425,7 @@ export const appSettingsSchemas: Record<string, z.ZodType> = {
   Blender: blenderSettingsSchema,
   MakeDirectories: makeDirectoriesSettingsSchema,
   Katana: katanaSettingsSchema,
+  review: reviewSettingsSchema,
 };
 
 /** The built-in plugin names: every worker runs them. */

@@ -4,14 +4,14 @@ import { builtinRenderApp } from './builtin-render/index.js';
 import { commandLineApp } from './command-line/index.js';
 import { katanaApp } from './katana/index.js';
 import { makeDirectoriesApp } from './make-directories/index.js';
+import { reviewApp } from './review/index.js';
 import type { AppPlugin } from './types.js';
 
 /** The built-in application plugins every worker runs, by the name jobs use in `plugin`. */
 export const appPlugins: ReadonlyMap<string, AppPlugin> = new Map(
-  [commandLineApp, builtinRenderApp, blenderApp, makeDirectoriesApp, katanaApp].map((app) => [
-    app.name,
-    app,
-  ]),
+  [commandLineApp, builtinRenderApp, blenderApp, makeDirectoriesApp, katanaApp, reviewApp].map(
+    (app) => [app.name, app],
+  ),
 );
 
 /** The application plugins one worker runs: the built-in ones and those it loaded. */
