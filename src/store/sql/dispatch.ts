@@ -1,4 +1,5 @@
 import { CompiledQuery, sql, type Kysely, type Selectable } from 'kysely';
+import { knownApps } from '../../core/app-settings.js';
 import { leaseLost, notFound } from '../../core/errors.js';
 import { parseFrameList } from '../../core/frames.js';
 import { activeJobState } from '../../core/job-state.js';
@@ -114,7 +115,7 @@ async function run(
 
 /** Marks the worker seen; returns its row and how many tasks it holds. Locks the row. */
 const TOUCH_WORKER = `update workers set last_seen_at = ? where name = ?
-  returning state, enabled, slots, pools, groups, region,
+  returning state, enabled, slots, pools, groups, region, apps,
     (select count(*) from tasks where worker = workers.name and state = 'rendering') as running`;
 
 /** The task a completion report's lease names (read before it changes: its held limits). */
@@ -199,10 +200,13 @@ const SET_JOB_ACTIVE_STATE = `update jobs set state = ?, started_at = coalesce(s
 
 const SET_WORKER_STATE = `update workers set state = ? where name = ?`;
 
-/** The dispatch query's text for one shape of worker (how many pools and groups it has). */
+/**
+ * The dispatch query's text for one shape of worker (how many pools, groups and application
+ * plugins it has).
+ */
 const candidateTexts = new Map<string, string>();
-function candidateQuery(dialect: Dialect, pools: number, groups: number): string {
-  const key = `${dialect}/${pools}/${groups}`;
+function candidateQuery(dialect: Dialect, pools: number, groups: number, plugins: number): string {
+  const key = `${dialect}/${pools}/${groups}/${plugins}`;
   let text = candidateTexts.get(key);
   if (text !== undefined) return text;
   const marks = (k: number) => Array.from({ length: k }, () => '?').join(', ');
@@ -224,7 +228,7 @@ function candidateQuery(dialect: Dialect, pools: number, groups: number): string
       ? `and exists (select 1 from tasks as q where q.job_id = j.id and q.state = 'queued')`
       : '';
   text = `select * from jobs as j where j.n_queued > 0 and j.state in ('queued', 'rendering')
-    ${queuedOk} and ${poolOk} and ${groupOk}
+    ${queuedOk} and ${poolOk} and ${groupOk} and j.plugin in (${marks(plugins)})
     and not exists (select 1 from job_worker_errors as e where e.job_id = j.id and e.worker = ?
       and j.bad_worker_errors > 0 and e.errors >= j.bad_worker_errors)
     order by case ${rank} else ${2 * pools} end, j.priority desc, j.submitted_at, j.id
@@ -357,12 +361,21 @@ async function finish(db: Db, dialect: Dialect, now: number, cycle: Cycle): Prom
 
 // ── the worker's call ───────────────────────────────────────────────────────
 
-function profileOf(worker: Row, name: string): WorkerProfile {
+/** A worker as dispatch sees it: the policy's profile and the plugins it runs. */
+type DispatchProfile = WorkerProfile & {
+  /** The built-in application plugins and those it offers (`--apps-dir`). */
+  plugins: readonly string[];
+};
+
+function profileOf(worker: Row, name: string): DispatchProfile {
   return {
     name,
     region: worker.region as string,
     pools: json<string[]>(worker.pools as string),
     groups: json<string[]>(worker.groups as string),
+    plugins: [
+      ...new Set([...knownApps, ...json<string[]>((worker.apps as string | null) ?? '[]')]),
+    ],
   };
 }
 
@@ -572,11 +585,16 @@ async function claim(
   db: Db,
   dialect: Dialect,
   now: number,
-  profile: WorkerProfile,
+  profile: DispatchProfile,
   cycle: Cycle,
   settings: DispatchSettings,
 ): Promise<TaskAssignment | undefined> {
-  const text = candidateQuery(dialect, profile.pools.length, profile.groups.length);
+  const text = candidateQuery(
+    dialect,
+    profile.pools.length,
+    profile.groups.length,
+    profile.plugins.length,
+  );
   // Read when a candidate names a limit (most jobs name none).
   let limits: Map<string, LimitState> | undefined;
   for (let offset = 0; ; offset += CANDIDATE_PAGE) {
@@ -584,6 +602,7 @@ async function claim(
       ...profile.pools,
       ...profile.pools,
       ...profile.groups,
+      ...profile.plugins,
       profile.name,
       ...profile.pools,
       ...profile.pools,
