@@ -243,6 +243,19 @@ export const workReply = z.object({
   task: taskAssignment.nullable(),
 });
 export const okReply = z.object({ ok: z.literal(true) });
+
+/** An auxiliary file uploaded (or one chunk more of it): what a submission's `auxFiles` names. */
+export const auxFileReply = z.object({
+  auxFile: z.object({ ref: z.string(), name: z.string(), size: z.number().int() }),
+});
+
+/** One chunk of a job's auxiliary file, for a worker (`content` base64, at most 1 MiB). */
+export const auxFileChunkReply = z.object({
+  name: z.string(),
+  size: z.number().int(),
+  offset: z.number().int(),
+  content: z.string(),
+});
 export const limitListReply = z.object({ limits: z.array(limitUsage) });
 export const eventListReply = z.object({ events: z.array(farmEvent) });
 export const pluginListReply = z.object({ plugins: z.array(pluginView) });

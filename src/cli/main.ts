@@ -189,6 +189,10 @@ program
     'where logs and results wait while the manager is unreachable (default <tmp>/drover-worker-<name>)',
   )
   .option('--spool-max-mb <n>', 'most log MiB kept in the spool (default 256)', int(2, 1_048_576))
+  .option(
+    '--apps-dir <dir>',
+    'offer the application plugins defined in <dir>/<Name>.json besides the built-in ones',
+  )
   .option('--log-level <level>', 'log level', 'info')
   .action((o: Parameters<typeof worker>[0]) => worker(o));
 

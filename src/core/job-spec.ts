@@ -21,6 +21,20 @@ const keyValues = z
 /** The environment variable that carries a job's `logDirectory` to its tasks. */
 export const LOG_DIRECTORY_VARIABLE = 'DROVER_LOG_DIRECTORY';
 
+/**
+ * The environment variable that carries a job's `auxFiles` to its tasks (a JSON list of
+ * `<id>/<name>` references; see `src/manager/aux-files.ts`).
+ */
+export const AUX_FILES_VARIABLE = 'DROVER_AUX_FILES';
+
+/**
+ * An uploaded auxiliary file: `<32 hex digits>/<name>` (see `POST /aux-files`). The name is a
+ * plain file name on every worker: no separators, `:`, `=` (path mapping reads after it) or
+ * control characters; not `.` or `..`.
+ */
+// eslint-disable-next-line no-control-regex -- control characters are what it refuses
+export const AUX_FILE_REF = /^[0-9a-f]{32}\/(?!\.{1,2}$)[^/\\:=\0-\x1f]{1,255}$/;
+
 /** What a process accepts as an environment variable name (POSIX's portable names). */
 export const ENVIRONMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -149,6 +163,16 @@ export const jobSubmissionSchema = z
      * reaches the worker and the task.
      */
     logDirectory: absolutePath.optional(),
+    /**
+     * Deadline's auxiliary files: files uploaded beforehand (`POST /aux-files`), named by the
+     * references the upload answered. Workers fetch them into the task's working folder before
+     * the task starts; `<AUXFILE0>`… in plugin settings name the local copies. Carried in the
+     * job's environment as `DROVER_AUX_FILES` (see `prepareSubmission`).
+     */
+    auxFiles: z
+      .array(text().regex(AUX_FILE_REF, 'must be a reference an upload answered (id/name)'))
+      .max(64)
+      .optional(),
     extraInfo: keyValues.default({}),
     /** Deadline: EnvironmentKeyValue. Names `[A-Za-z_][A-Za-z0-9_]*`, not `DROVER_…`. */
     environment: environment.default({}),

@@ -4,6 +4,7 @@ import { invalid } from '../core/errors.js';
 import { MAX_FRAMES_PER_JOB } from '../core/frames.js';
 import { prepareSubmission } from '../core/submission.js';
 import type { PluginHost } from '../events/host.js';
+import type { AuxFileStore } from './aux-files.js';
 import { PathMapper } from './path-mapper.js';
 import type { JobAction, JobChanges } from '../core/job-spec.js';
 import type { Principal } from '../core/auth.js';
@@ -30,6 +31,8 @@ export class Farm {
 
   /** Event plugins, when the manager runs them. */
   plugins: PluginHost | undefined;
+  /** Auxiliary files (`<dataDir>/aux-files`), when the manager keeps them. */
+  auxFiles: AuxFileStore | undefined;
   readonly paths: PathMapper;
   /** Claims in the store at once (see `claim-gate.ts`). */
   private readonly gate: ClaimGate;

@@ -5,7 +5,7 @@ import { DroverClient } from '../client/index.js';
 import { DroverError, isTemporary } from '../core/errors.js';
 import type { TaskAssignment, WorkerCapabilities } from '../core/types.js';
 import type { TaskReportInput, WorkerRegistrationInput } from '../core/worker-protocol.js';
-import { findApp as findBuiltInApp } from './apps/index.js';
+import { appRegistry, type AppRegistry } from './apps/index.js';
 import type { AppPlugin } from './apps/types.js';
 import { backoffDelay, sleep } from './backoff.js';
 import {
@@ -83,7 +83,12 @@ export interface WorkerOptions {
    * `process-group` forces the fallback; `cgroup` fails to start without cgroup v2.
    */
   isolation?: IsolationMode;
-  /** Application plugin lookup (default: the built-in registry). */
+  /**
+   * The application plugins this worker runs (default: the built-in ones); those loaded
+   * besides (`--apps-dir`) are advertised at registration, so only their jobs come here.
+   */
+  apps?: AppRegistry;
+  /** Application plugin lookup (default: `apps`'s). */
   findApp?: (name: string) => AppPlugin;
   logger?: Logger;
 }
@@ -174,7 +179,8 @@ export class WorkerAgent {
     this.#log =
       options.logger ??
       pino({ name: 'drover-worker', base: { worker: options.name } }, pino.destination(2));
-    this.#findApp = options.findApp ?? findBuiltInApp;
+    const apps = options.apps ?? appRegistry();
+    this.#findApp = options.findApp ?? ((name) => apps.find(name));
     this.#heartbeatIntervalMs = this.#o.heartbeatIntervalMs;
     this.#fixedHeartbeat = options.heartbeatIntervalMs !== undefined;
   }
@@ -406,6 +412,7 @@ export class WorkerAgent {
       groups: o.groups,
       slots: o.slots,
       version: o.version,
+      apps: [...(o.apps?.extra ?? [])],
       capabilities: {
         cpus: os.cpus().length,
         memoryMb: Math.round(os.totalmem() / (1024 * 1024)),

@@ -3,6 +3,8 @@ import pino from 'pino';
 import { VERSION } from '../../manager/version.js';
 import { DroverError } from '../../core/errors.js';
 import { runWorker } from '../../worker/agent.js';
+import { appRegistry } from '../../worker/apps/index.js';
+import { loadExternalApps } from '../../worker/apps/external/index.js';
 import type { IsolationMode } from '../../worker/isolation/index.js';
 import { readTokenFile } from '../../worker/token-file.js';
 import { DEFAULT_URL } from '../connection.js';
@@ -21,6 +23,8 @@ export interface WorkerCommandOptions {
   spoolMaxMb?: number;
   logLevel?: string;
   isolation?: IsolationMode;
+  /** A folder of `<Name>.json` application plugins to offer besides the built-in ones. */
+  appsDir?: string;
 }
 
 const list = (s: string | undefined) =>
@@ -54,6 +58,8 @@ export function workerToken(
  */
 export async function worker(o: WorkerCommandOptions): Promise<void> {
   const token = workerToken(o);
+  // Loaded before anything starts: a bad plugin file stops the worker with its name.
+  const apps = appRegistry(o.appsDir !== undefined ? await loadExternalApps(o.appsDir) : []);
   const graceful = new AbortController();
   const now = new AbortController();
   const onSignal = () => (graceful.signal.aborted ? now.abort() : graceful.abort());
@@ -68,6 +74,7 @@ export async function worker(o: WorkerCommandOptions): Promise<void> {
       pools: list(o.pools),
       groups: list(o.groups),
       slots: o.slots,
+      apps,
       version: VERSION,
       signal: graceful.signal,
       stopNowSignal: now.signal,
