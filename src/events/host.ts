@@ -287,7 +287,8 @@ export class PluginHost {
         events = await this.store.listEvents({ after: r.cursor, limit: BATCH });
         for (const e of events) {
           if (this.stopped) return;
-          const ran = await this.deliver(r, e);
+          const typed = await this.deliver(r, e);
+          const ran = (await this.deliverAny(r, e)) || typed;
           r.cursor = e.seq;
           // After a handler ran, the cursor moves at once: it is not run again after a
           // restart. Events no handler wanted are saved with the batch.
@@ -382,6 +383,17 @@ export class PluginHost {
         this.context(r),
       ),
     );
+  }
+
+  /** Passes any event to the plugin's `onEvent`; returns whether it ran. */
+  private async deliverAny(r: Running, e: FarmEvent): Promise<boolean> {
+    const handler = r.plugin.handlers.onEvent;
+    if (!handler || r.state === 'disabled') return false;
+    if (r.state === 'opt-in') {
+      const job = e.jobId ? await this.store.fetchJob(e.jobId) : undefined;
+      if (!job || !this.applies(r, job.eventOptIns)) return false;
+    }
+    return this.guard(r, e, () => handler(e, this.context(r)));
   }
 
   /** Runs a handler that must never break the farm: a failure is logged and the event passed. */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { JobChanges, JobSubmissionInput } from '../core/job-spec.js';
 import type { ConfigEntry, ConfigValues, PluginState } from '../core/plugin-config.js';
-import type { Job, TaskLogChunk } from '../core/types.js';
+import type { FarmEvent, Job, TaskLogChunk } from '../core/types.js';
 
 /**
  * An event plugin: server-side code that reacts to farm events (Deadline's OnJobSubmitted,
@@ -57,6 +57,12 @@ export interface EventHandlers {
   ) => Promise<void> | void;
   /** A worker took a task of a job other than the one it last rendered. */
   onWorkerStartingJob?: (worker: string, job: Job, ctx: PluginContext) => Promise<void> | void;
+  /**
+   * Every event of the log (job, task, worker, version, fleet, …), after the typed handler
+   * for it: for plugins that pass events on (`webhook`). A global plugin gets every event;
+   * an opt-in plugin only the events of jobs that opt in to it.
+   */
+  onEvent?: (event: FarmEvent, ctx: PluginContext) => Promise<void> | void;
 }
 
 export type HandlerName = keyof EventHandlers;

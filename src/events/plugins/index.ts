@@ -1,5 +1,6 @@
 import type { EventPlugin } from '../plugin.js';
 import { gfsSyncPlugin } from './gfs-sync/index.js';
+import { webhookPlugin } from './webhook/index.js';
 
 /** The event plugins that ship with Drover. */
-export const builtinPlugins: readonly EventPlugin[] = [gfsSyncPlugin];
+export const builtinPlugins: readonly EventPlugin[] = [gfsSyncPlugin, webhookPlugin];
