@@ -5,6 +5,14 @@
  */
 import { z } from 'zod';
 import { roles, type TokenInfo } from '../core/auth.js';
+import {
+  fleetCapacities,
+  machineStates,
+  type FleetDecision,
+  type FleetMachine,
+  type FleetView,
+  type UnservedWork,
+} from '../core/fleet.js';
 import { jobStates, jobSubmissionSchema, taskStates } from '../core/job-spec.js';
 import { mappingOses, type PathMapping } from '../core/path-mapping.js';
 import { pluginStates, type PluginView } from '../core/plugin-config.js';
@@ -304,3 +312,93 @@ export type PluginListReply = z.output<typeof pluginListReply>;
 export type PluginReply = z.output<typeof pluginReply>;
 export type LatestOutputReply = z.output<typeof latestOutputReply>;
 export type { ErrorReply, ReplicationReply, SiteReplication } from '../core/api.js';
+
+// ── fleets (issue 12) ──
+
+const fleetDecision = z
+  .object({
+    fleet: z.string(),
+    at: time,
+    demand: z.number().int(),
+    idle: z.number().int(),
+    busy: z.number().int(),
+    booting: z.number().int(),
+    draining: z.number().int(),
+    target: z.number().int(),
+    launch: z.number().int(),
+    drain: z.array(z.string()),
+    reason: z.string(),
+  })
+  .meta({ id: 'FleetDecision' }) satisfies z.ZodType<FleetDecision>;
+
+export const fleetView = z
+  .object({
+    name: z.string(),
+    provider: z.string(),
+    region: z.string(),
+    pools: z.array(z.string()),
+    groups: z.array(z.string()),
+    capabilities: z.object({
+      cpus: z.number().int(),
+      memoryMb: z.number().int(),
+      gpus: z.number().int(),
+      os: z.string(),
+    }),
+    slots: z.number().int(),
+    min: z.number().int(),
+    max: z.number().int(),
+    standby: z.number().int(),
+    scaleOutPerMinute: z.number().int(),
+    idleShutdownS: z.number().int(),
+    costPerHour: z.number().optional(),
+    costCapPerHour: z.number().optional(),
+    capacity: z.enum(fleetCapacities),
+    settings: z.record(z.string(), z.unknown()),
+    pausedReason: z.string().nullable(),
+    createdAt: time,
+    updatedAt: time,
+    status: z.object({
+      booting: z.number().int(),
+      running: z.number().int(),
+      draining: z.number().int(),
+      decision: fleetDecision.nullable(),
+      costPerHourNow: z.number(),
+      costHours: z.number(),
+      machineHours: z.number(),
+    }),
+  })
+  .meta({ id: 'Fleet' }) satisfies z.ZodType<FleetView>;
+
+export const fleetMachine = z
+  .object({
+    id: z.string(),
+    fleet: z.string(),
+    provider: z.string(),
+    worker: z.string(),
+    state: z.enum(machineStates),
+    capacity: z.enum(fleetCapacities),
+    costPerHour: z.number().nullable(),
+    launchedAt: time,
+    registeredAt: time.nullable(),
+    terminatedAt: time.nullable(),
+    failure: z.string().nullable(),
+  })
+  .meta({ id: 'FleetMachine' }) satisfies z.ZodType<FleetMachine>;
+
+const unservedWork = z
+  .object({ jobId: z.string(), tasks: z.number().int(), reason: z.string() })
+  .meta({ id: 'UnservedWork' }) satisfies z.ZodType<UnservedWork>;
+
+export const fleetListReply = z.object({
+  fleets: z.array(fleetView),
+  unserved: z
+    .array(unservedWork)
+    .meta({ description: 'dispatchable work no fleet may run (it scales nothing), and why' }),
+  scaler: z.object({
+    state: z.string().meta({ description: "the scaler plugin's state (disabled, global)" }),
+    providers: z.array(z.string()),
+  }),
+});
+export const fleetReply = z.object({ fleet: fleetView });
+export const fleetDetailReply = z.object({ fleet: fleetView, machines: z.array(fleetMachine) });
+export const fleetHistoryReply = z.object({ decisions: z.array(fleetDecision) });

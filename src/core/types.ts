@@ -131,6 +131,15 @@ export const eventTypes = [
   'worker.stalled',
   'worker.updated',
   'house.cleaning',
+  // Fleets (issue 12): definitions changed, and the scaler's decisions with their inputs.
+  'fleet.changed',
+  'fleet.decision',
+  'fleet.launched',
+  'fleet.draining',
+  'fleet.terminated',
+  'fleet.error',
+  'fleet.paused',
+  'task.interrupted',
   // Versions (issue 15): publishing, review media and approval.
   'version.created',
   'version.updated',

@@ -19,6 +19,7 @@ import type { WorkResult } from '../store/contract.js';
 import { ClaimGate, claimGateSize } from './claim-gate.js';
 import { FarmMetrics } from './metrics.js';
 
+import { FleetService } from '../fleet/service.js';
 /** How often a long-polling claim looks again even when nothing woke it. */
 const CLAIM_RECHECK_MS = 1_000;
 
@@ -38,6 +39,8 @@ export class Farm {
   private readonly gate: ClaimGate;
   readonly metrics: FarmMetrics;
 
+  /** Fleets, their providers and the scaler's latest decisions (issue 12). */
+  readonly fleets: FleetService;
   constructor(
     readonly store: Store,
     readonly settings: ManagerSettings,
@@ -47,6 +50,7 @@ export class Farm {
     this.gate = new ClaimGate(claimGateSize(postgresPool(store)?.max));
     this.metrics = new FarmMetrics(this);
   }
+    this.fleets = new FleetService(store);
 
   /** Long-polling claims waiting for work now (the metrics). */
   get waitingClaims(): number {

@@ -98,6 +98,12 @@ function samples(): Record<RouteName, { params?: unknown; query?: unknown; body?
     revokeToken: { params: { id: 'nope' } },
     metrics: {},
     monitor: {},
+    listFleets: {},
+    getFleet: { params: { name: 'nope' } },
+    fleetHistory: { params: { name: 'nope' } },
+    createFleet: { body: { name: 'x' } },
+    updateFleet: { params: { name: 'nope' }, body: {} },
+    deleteFleet: { params: { name: 'nope' } },
   };
 }
 

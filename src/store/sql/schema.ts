@@ -89,6 +89,8 @@ export interface TasksTable {
   log_batch: Generated<number>;
   /** The sequence number of the attempt log's trim marker; 0 = not trimmed (migration 010). */
   log_trim_seq: Generated<number>;
+  /** Spot interruptions of this task, apart from its errors (migration 012). */
+  interruptions: Generated<number>;
   started_at: number | null;
   finished_at: number | null;
 }
