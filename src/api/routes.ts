@@ -289,6 +289,30 @@ export const routes = {
     reply: r.workerReply,
   }),
 
+  uploadAuxFile: route({
+    name: 'uploadAuxFile',
+    method: 'POST',
+    path: '/aux-files',
+    summary:
+      'Upload an auxiliary file for a job to submit, in chunks of at most 1 MiB (base64): without `ref` a new file, with it the next chunk at `offset`',
+    access: 'user',
+    body: z
+      .object({
+        name: text().min(1).max(255),
+        content: text().max(1_500_000),
+        ref: text().max(300).optional(),
+        offset: z
+          .number()
+          .int()
+          .min(0)
+          .max(64 * 1024 * 1024)
+          .optional(),
+      })
+      .strict(),
+    reply: r.auxFileReply,
+    status: 201,
+  }),
+
   // The worker protocol
   registerWorker: route({
     name: 'registerWorker',
@@ -354,6 +378,25 @@ export const routes = {
     params: workerName,
     body: z.object({}).strict().optional(),
     reply: r.workerReply,
+  }),
+  fetchAuxFile: route({
+    name: 'fetchAuxFile',
+    method: 'GET',
+    path: '/workers/:name/aux-files/:job/:index',
+    summary:
+      'A chunk of an auxiliary file of a job the worker holds a task of (before the task starts)',
+    access: 'worker',
+    owner: 'worker',
+    params: z.object({ name, job: id, index: z.coerce.number().int().min(0).max(63) }),
+    query: z.object({
+      offset: z.coerce
+        .number()
+        .int()
+        .min(0)
+        .max(64 * 1024 * 1024)
+        .default(0),
+    }),
+    reply: r.auxFileChunkReply,
   }),
 
   // Event plugins and path mapping

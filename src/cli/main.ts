@@ -139,6 +139,11 @@ program
     '--deadline-anonymous-user <name>',
     'DANGEROUS: Deadline Web Service requests without credentials act as this user (legacy clients, trusted networks only)',
   )
+  .option(
+    '--deadline-aux-root <dir>',
+    "a folder the Deadline Web Service may copy a user token's AuxFiles from (repeatable; admins: anywhere but the data directory)",
+    collect,
+  )
   .option('--log-level <level>', 'log level', 'info')
   .action((o: Parameters<typeof manager>[0]) => manager(o));
 

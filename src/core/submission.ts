@@ -1,6 +1,11 @@
 import { validatePluginInfo } from './app-settings.js';
 import { parseFrameList } from './frames.js';
-import { jobSubmissionSchema, LOG_DIRECTORY_VARIABLE, type JobSubmission } from './job-spec.js';
+import {
+  AUX_FILES_VARIABLE,
+  jobSubmissionSchema,
+  LOG_DIRECTORY_VARIABLE,
+  type JobSubmission,
+} from './job-spec.js';
 import { parseInput } from './validate.js';
 
 /**
@@ -22,6 +27,16 @@ export function prepareSubmission(input: unknown): { submission: JobSubmission; 
       [LOG_DIRECTORY_VARIABLE]: submission.logDirectory,
     };
     delete submission.logDirectory;
+  }
+  // Auxiliary files travel the same way (the manager checked the references exist).
+  if (submission.auxFiles !== undefined) {
+    if (submission.auxFiles.length > 0) {
+      submission.environment = {
+        ...submission.environment,
+        [AUX_FILES_VARIABLE]: JSON.stringify(submission.auxFiles),
+      };
+    }
+    delete submission.auxFiles;
   }
   return { submission, frames: parseFrameList(submission.frames, 'frames') };
 }

@@ -49,8 +49,8 @@ export class Farm {
     this.paths = new PathMapper(store);
     this.gate = new ClaimGate(claimGateSize(postgresPool(store)?.max));
     this.metrics = new FarmMetrics(this);
-  }
     this.fleets = new FleetService(store);
+  }
 
   /** Long-polling claims waiting for work now (the metrics). */
   get waitingClaims(): number {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { realpath } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { SETTINGS_CHANNEL, WORK_CHANNEL, type Store } from '../store/contract.js';
 import { openStore } from '../store/open.js';
@@ -8,6 +9,7 @@ import { buildApp } from './app.js';
 import { Authenticator, ensureAdminToken } from './auth.js';
 import { defaultManagerSettings, type ManagerSettings } from './config.js';
 import { Farm } from './farm.js';
+import { AuxFileStore } from './aux-files.js';
 import { PluginHost } from '../events/host.js';
 import { loadPlugins } from '../events/loader.js';
 import type { EventPlugin } from '../events/plugin.js';
@@ -63,6 +65,8 @@ export interface ManagerOptions {
   deadlinePort?: number;
   /** `--deadline-anonymous-user NAME`: Web Service requests without credentials act as NAME. */
   deadlineAnonymousUser?: string;
+  /** `--deadline-aux-root DIR`: folders a user token's `AuxFiles` paths may be copied from. */
+  deadlineAuxRoots?: readonly string[];
 }
 
 export interface RunningManager {
@@ -124,6 +128,13 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   });
   await host.start();
   farm.plugins = host;
+  // Never read as a Web Service's AuxFiles path: the store, the admin token; the kernel's files.
+  farm.auxFiles = new AuxFileStore(join(options.dataDir, 'aux-files'), [
+    resolve(options.dataDir),
+    '/proc',
+    '/sys',
+    '/dev',
+  ]);
   const adminToken = auth ? await ensureAdminToken(store, auth, options.dataDir) : undefined;
   if (!auth) {
     logger.warn(
@@ -178,6 +189,9 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
           port: options.deadlinePort,
           ...(options.deadlineAnonymousUser
             ? { anonymousUser: options.deadlineAnonymousUser }
+            : {}),
+          ...(options.deadlineAuxRoots
+            ? { auxRoots: await Promise.all(options.deadlineAuxRoots.map((r) => realpath(r))) }
             : {}),
           ...(options.tls ? { tls: options.tls } : {}),
         });

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { routes } from '../api/routes.js';
 import { DroverClient } from '../client/index.js';
 import { DroverError, isTemporary } from '../core/errors.js';
 import type { TaskAssignment, WorkerCapabilities } from '../core/types.js';
@@ -17,6 +18,7 @@ import {
 import { DEFAULT_KILL_GRACE_MS } from './process-tree.js';
 import { Spool, SpoolInUseError, type SpoolEntry, type SpooledTask } from './spool.js';
 import { TaskRun, type TaskEnd } from './task-runner.js';
+import { prepareAuxFiles } from './aux-files.js';
 
 /**
  * The worker agent: registers with the manager, heartbeats, and runs `slots` claim loops.
@@ -617,9 +619,16 @@ export class WorkerAgent {
     };
     this.#tasks.set(task.lease, meta);
     this.#spool?.begin(meta);
-    const run = new TaskRun(task, {
+    // The job's auxiliary files, into the task's own folder (a failure fails the task).
+    const prepared = await prepareAuxFiles(task, this.#findApp, (index, offset) =>
+      this.#client.call(routes.fetchAuxFile, {
+        params: { name: this.#o.name, job: task.jobId, index },
+        query: { offset },
+      }),
+    );
+    const run = new TaskRun(prepared.task, {
       workerName: this.#o.name,
-      findApp: this.#findApp,
+      findApp: prepared.findApp,
       sendLogs: (body) => this.#client.appendLogs(this.#o.name, body),
       onLogError: (error) => {
         if (codeOf(error) === 'not_found') void this.#register();
@@ -648,6 +657,11 @@ export class WorkerAgent {
     } finally {
       this.#running.delete(task.lease);
       if (end?.kind !== 'report') this.#forget(task.lease);
+      await prepared
+        .cleanup()
+        .catch((err: unknown) =>
+          this.#log.warn({ err }, "cannot remove the task's auxiliary files"),
+        );
     }
   }
 

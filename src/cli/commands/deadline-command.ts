@@ -1,6 +1,7 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { routes } from '../../api/routes.js';
 import { DroverError } from '../../core/errors.js';
 import type { JobSubmissionInput } from '../../core/job-spec.js';
 import type { Job } from '../../core/types.js';
@@ -8,6 +9,11 @@ import type { DroverClient } from '../../client/index.js';
 import { inDeadlineTerms, mapJobInfo } from '../../compat/deadline/job-info.js';
 import { deadlineJob } from '../../compat/deadline/job-object.js';
 import { DEADLINE_VERSION } from '../../compat/deadline/lookups.js';
+import {
+  AUX_CHUNK_BYTES,
+  MAX_AUX_BYTES_PER_JOB,
+  MAX_AUX_FILES_PER_JOB,
+} from '../../manager/aux-files.js';
 import { VERSION } from '../../manager/version.js';
 import { connect } from '../connection.js';
 
@@ -91,7 +97,7 @@ function expandArgumentFile(args: string[]): string[] {
 }
 
 const usage =
-  'usage: deadlinecommand JOBINFO PLUGININFO | -SubmitMultipleJobs [-dependent] -job JOBINFO PLUGININFO … | -SubmitCommandLineJob -executable X [-arguments A] [-frames F] … | -pools | -groups | -GetJob ID | -SuspendJob ID | -ResumeJob ID | -RequeueJob ID | -DeleteJob ID';
+  'usage: deadlinecommand JOBINFO PLUGININFO [AUX…] | -SubmitMultipleJobs [-dependent] -job JOBINFO PLUGININFO [AUX…] … | -SubmitMultipleJobsV2 -jsonfilepath FILE | -SubmitCommandLineJob -executable X [-arguments A] [-frames F] … | -pools | -groups | -GetJob ID | -SuspendJob ID | -ResumeJob ID | -RequeueJob ID | -DeleteJob ID';
 
 function bad(message: string): DroverError {
   return new DroverError('invalid_input', message);
@@ -102,21 +108,25 @@ async function submit(
   jobInfo: Record<string, unknown>,
   pluginInfo: Record<string, unknown>,
   aux: string[],
-  dependsOn: string | undefined,
+  dependsOn: string | readonly string[] | undefined,
   out: (line: string) => void,
 ): Promise<Job> {
-  if (aux.length > 0) {
-    throw bad(`auxiliary files are not supported by Drover yet (${aux.join(', ')})`);
-  }
-  out('No auxiliary files to submit.');
   const { submission, ignored } = mapJobInfo(jobInfo, pluginInfo);
+  if (aux.length > 0) {
+    out(`Submitting ${aux.length} auxiliary file${aux.length === 1 ? '' : 's'}.`);
+    submission.auxFiles = await uploadAuxFiles(client, aux);
+  } else {
+    out('No auxiliary files to submit.');
+  }
   // As Deadline's: without UserName, the job is the submitting account's.
   if (submission.user === undefined) submission.user = userInfo().username;
   for (const key of ignored) out(`Warning: Key-value pair not supported: ${key}`);
-  if (dependsOn) {
+  const extra =
+    dependsOn === undefined ? [] : typeof dependsOn === 'string' ? [dependsOn] : dependsOn;
+  if (extra.length > 0) {
     submission.dependencies = [
       ...((submission.dependencies as string[] | undefined) ?? []),
-      dependsOn,
+      ...extra,
     ];
   }
   try {
@@ -124,6 +134,99 @@ async function submit(
   } catch (err) {
     throw inDeadlineTerms(err);
   }
+}
+
+/**
+ * Uploads auxiliary files (Deadline's deadlinecommand sends them with the job): regular files
+ * only, at most 64 files and 64 MiB together, in chunks of 1 MiB. Returns their references.
+ */
+async function uploadAuxFiles(client: DroverClient, paths: readonly string[]): Promise<string[]> {
+  if (paths.length > MAX_AUX_FILES_PER_JOB) {
+    throw bad(`at most ${MAX_AUX_FILES_PER_JOB} auxiliary files per job`);
+  }
+  let total = 0;
+  for (const path of paths) {
+    let st;
+    try {
+      st = statSync(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      throw bad(`cannot read ${path} (${code === 'ENOENT' ? 'no such file' : code})`);
+    }
+    if (!st.isFile()) throw bad(`${path} is not a regular file`);
+    total += st.size;
+  }
+  if (total > MAX_AUX_BYTES_PER_JOB) {
+    throw new DroverError(
+      'too_large',
+      `the auxiliary files hold ${total} bytes; at most ${MAX_AUX_BYTES_PER_JOB} per job`,
+    );
+  }
+  const refs: string[] = [];
+  for (const path of paths) {
+    const fd = openSync(path, 'r');
+    try {
+      const name = basename(path.replace(/\\/g, '/'));
+      const buf = Buffer.alloc(AUX_CHUNK_BYTES);
+      let ref: string | undefined;
+      let offset = 0;
+      for (;;) {
+        const n = readSync(fd, buf, 0, AUX_CHUNK_BYTES, null);
+        if (n === 0 && ref !== undefined) break;
+        if (offset + n > MAX_AUX_BYTES_PER_JOB) throw bad(`${path} grew while being sent`);
+        const content = buf.subarray(0, n).toString('base64');
+        const { auxFile } = await client.call(routes.uploadAuxFile, {
+          body: ref === undefined ? { name, content } : { name, content, ref, offset },
+        });
+        ref = auxFile.ref;
+        offset = auxFile.size;
+        if (n === 0) break;
+      }
+      refs.push(ref);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return refs;
+}
+
+/** The jobs of `-SubmitMultipleJobsV2`'s JSON file. */
+function multipleJobsOf(
+  textContent: string,
+  file: string,
+): (JobFiles & { dependencies: string[] })[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(textContent);
+  } catch (err) {
+    throw bad(`${file}: not valid JSON (${(err as Error).message.slice(0, 120)})`);
+  }
+  const jobs = (parsed as { Jobs?: unknown } | null)?.Jobs;
+  if (!Array.isArray(jobs) || jobs.length === 0)
+    throw bad(`${file}: "Jobs" must be a non-empty list`);
+  if (jobs.length > 100) throw bad(`${file}: at most 100 jobs`);
+  const strings = (v: unknown, where: string): string[] => {
+    if (v === undefined || v === null) return [];
+    const list = typeof v === 'string' ? v.split(',') : v;
+    if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) {
+      throw bad(`${where} must be a list of strings`);
+    }
+    return list.map((x) => x.trim()).filter((x) => x !== '');
+  };
+  return jobs.map((j: unknown, i) => {
+    const o = (j ?? {}) as Record<string, unknown>;
+    const jobInfo = o.JobInfoFilePath;
+    const pluginInfo = o.PluginInfoFilePath;
+    if (typeof jobInfo !== 'string' || typeof pluginInfo !== 'string') {
+      throw bad(`${file}: Jobs.${i} needs JobInfoFilePath and PluginInfoFilePath`);
+    }
+    return {
+      jobInfo,
+      pluginInfo,
+      aux: strings(o.AuxiliaryFilePaths ?? o.AuxFiles, `Jobs.${i}.AuxiliaryFilePaths`),
+      dependencies: strings(o.JobDependencies, `Jobs.${i}.JobDependencies`),
+    };
+  });
 }
 
 function printSubmitted(job: Job, out: (line: string) => void): void {
@@ -201,6 +304,36 @@ export async function runDeadlineCommand(
           );
           printSubmitted(job, out);
           previous = job;
+        }
+        return 0;
+      }
+      case 'submitmultiplejobsv2': {
+        // -SubmitMultipleJobsV2 -jsonfilepath FILE: {"Jobs": [{JobInfoFilePath,
+        // PluginInfoFilePath, AuxiliaryFilePaths?, JobDependencies: ["index://0", id…]}]}
+        const at = args.findIndex((a) => a.toLowerCase() === '-jsonfilepath');
+        const file = at >= 0 ? args[at + 1] : undefined;
+        if (!file) throw bad('-SubmitMultipleJobsV2 needs -jsonfilepath FILE');
+        const jobs = multipleJobsOf(readDeadlineText(file), file);
+        banner();
+        const submitted: Job[] = [];
+        for (const [i, j] of jobs.entries()) {
+          const dependencies = j.dependencies.map((d) => {
+            const m = /^index:\/\/(\d+)$/i.exec(d);
+            if (!m) return d;
+            const earlier = submitted[Number(m[1])];
+            if (!earlier) throw bad(`Jobs.${i}.JobDependencies: ${d} names no earlier job`);
+            return earlier.id;
+          });
+          const job: Job = await submit(
+            client,
+            parseInfo(readDeadlineText(j.jobInfo)),
+            parseInfo(readDeadlineText(j.pluginInfo)),
+            j.aux,
+            dependencies,
+            out,
+          );
+          printSubmitted(job, out);
+          submitted.push(job);
         }
         return 0;
       }

@@ -31,6 +31,8 @@ export interface ManagerCommandOptions {
   deadlinePort?: number;
   /** Deadline Web Service requests without credentials act as this user (trusted networks). */
   deadlineAnonymousUser?: string;
+  /** Folders the Web Service may copy a user token's `AuxFiles` from. */
+  deadlineAuxRoot?: string[];
 }
 
 const DURATION_UNITS_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
@@ -85,6 +87,7 @@ export async function manager(o: ManagerCommandOptions): Promise<void> {
     auth: o.auth !== false,
     ...(o.deadlinePort !== undefined ? { deadlinePort: o.deadlinePort } : {}),
     ...(o.deadlineAnonymousUser ? { deadlineAnonymousUser: o.deadlineAnonymousUser } : {}),
+    ...(o.deadlineAuxRoot ? { deadlineAuxRoots: o.deadlineAuxRoot.map((r) => resolve(r)) } : {}),
   });
   process.stderr.write(
     `drover manager listening on ${running.url} (store: ${running.farm.store.kind})\n`,

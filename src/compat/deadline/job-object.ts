@@ -1,3 +1,4 @@
+import { auxNameOf, auxRefsOf } from '../../manager/aux-files.js';
 import type { Job, JobState, Task, TaskState, Worker, WorkerState } from '../../core/types.js';
 
 /**
@@ -121,7 +122,8 @@ export function deadlineJob(job: Job): Record<string, unknown> {
     OutDir: job.outputDirectories,
     OutFile: job.outputFilenames,
     TileFile: [],
-    Aux: [],
+    // Deadline shows the file names (its copies in the job's folder).
+    Aux: auxRefsOf(job.environment).map(auxNameOf),
     Bad: job.badWorkers,
     DataSize: -1,
     ExtraElements: [],
@@ -174,7 +176,11 @@ export function deadlineJob(job: Job): Record<string, unknown> {
       PrTskScrp: '',
       PoTskScrp: '',
       PlugInfo: plugInfo,
-      Env: job.environment,
+      // Without Drover's own variables (DROVER_AUX_FILES, …): clients copy Env into the
+      // next job they submit, which may not set them.
+      Env: Object.fromEntries(
+        Object.entries(job.environment).filter(([k]) => !/^DROVER_/i.test(k)),
+      ),
       EnvOnly: false,
       EventOI: job.eventOptIns,
       ...ex,

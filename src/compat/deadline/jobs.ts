@@ -36,6 +36,8 @@ const MAX_JOBS_LISTED = 100_000;
 
 export function jobHandlers(
   farm: Farm,
+  /** Folders a user token's `AuxFiles` paths must be in (`--deadline-aux-root`). */
+  auxRoots: readonly string[] = [],
 ): Pick<HandlersOf<DeadlineRoutes>, 'getJobs' | 'submitJobs' | 'jobCommand' | 'deleteJobs'> {
   const store = farm.store;
   const { ownJob, tasksOf } = jobAccess(store);
@@ -47,10 +49,7 @@ export function jobHandlers(
     extraDependencies: string[],
   ): Promise<Job> {
     const e = bodyOf(entry);
-    const aux = e.AuxFiles;
-    if (Array.isArray(aux) ? aux.length > 0 : aux !== undefined && aux !== null && aux !== '') {
-      throw invalid(`${where}AuxFiles`, 'auxiliary files are not supported by Drover yet');
-    }
+    const auxPaths = auxPathsOf(e.AuxFiles, `${where}AuxFiles`);
     let mapped;
     try {
       mapped = mapJobInfo(e.JobInfo, e.PluginInfo);
@@ -66,10 +65,22 @@ export function jobHandlers(
         ...extraDependencies,
       ];
     }
+    // Copied before the job exists, so it carries them from its first commit (see
+    // `src/manager/aux-files.ts`); removed again when the submission fails.
+    let copied: string[] = [];
+    if (auxPaths.length > 0) {
+      if (!farm.auxFiles)
+        throw invalid(`${where}AuxFiles`, 'this manager keeps no auxiliary files');
+      copied = (
+        await farm.auxFiles.copyPaths(principal, auxPaths, `${where}AuxFiles`, auxRoots)
+      ).map((f) => f.ref);
+      submission.auxFiles = copied;
+    }
     let job: Job;
     try {
       job = await farm.submitJob(submission, principal);
     } catch (err) {
+      await farm.auxFiles?.remove(copied);
       throw prefixed(inDeadlineTerms(err), where);
     }
     // Kept verbatim so GET answers what was sent (Props.PlugInfo, Props.Chunk, Plug); the job
@@ -281,6 +292,14 @@ export function jobHandlers(
       return success(reply);
     },
   };
+}
+
+/** `AuxFiles`: a list of paths on the manager's host (one path as a string is taken too). */
+function auxPathsOf(value: unknown, field: string): unknown[] {
+  if (value === undefined || value === null || value === '') return [];
+  if (typeof value === 'string') return [value];
+  if (!Array.isArray(value)) throw invalid(field, 'must be a list of paths');
+  return (value as unknown[]).filter((p) => p !== '' && p !== null);
 }
 
 /** `save`: the edited job object's fields Drover can change on a live job. */

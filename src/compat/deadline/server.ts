@@ -24,6 +24,8 @@ export interface DeadlineServiceOptions {
   allowedHosts: readonly string[];
   /** `--deadline-anonymous-user NAME`: requests without credentials act as this user. */
   anonymousUser?: string;
+  /** `--deadline-aux-root DIR`: folders a user token's `AuxFiles` paths may be read from. */
+  auxRoots?: readonly string[];
   tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
@@ -99,7 +101,7 @@ export function buildDeadlineApp(
     : undefined;
   serveRoutes(
     app,
-    { ...jobHandlers(farm), ...taskHandlers(farm), ...lookupHandlers(farm) },
+    { ...jobHandlers(farm, options.auxRoots), ...taskHandlers(farm), ...lookupHandlers(farm) },
     {
       access: options.access,
       allowedHosts: options.allowedHosts,

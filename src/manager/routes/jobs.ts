@@ -1,4 +1,5 @@
-import { notFound } from '../../core/errors.js';
+import { invalid, notFound } from '../../core/errors.js';
+import { uploadAuxFile } from '../aux-files.js';
 import type { Farm } from '../farm.js';
 import type { Handlers } from '../http/serve.js';
 
@@ -12,17 +13,27 @@ type JobHandlers = Pick<
   | 'listTasks'
   | 'requeueTasks'
   | 'taskLog'
+  | 'uploadAuxFile'
 >;
 
 /** Jobs and their tasks. Ownership (a user acts on its own jobs) is the contract's `owner`. */
 export function jobHandlers(farm: Farm): JobHandlers {
   const store = farm.store;
   return {
-    submitJob: async ({ body, principal, headers }) => ({
-      job: await farm.submitJob(body, principal, {
-        ...(headers['idempotency-key'] ? { idempotencyKey: headers['idempotency-key'] } : {}),
-      }),
-    }),
+    submitJob: async ({ body, principal, headers }) => {
+      // Auxiliary files: uploads of this user's (an admin's: anyone's), within the bounds.
+      if (body.auxFiles?.length) {
+        if (!farm.auxFiles) throw invalid('auxFiles', 'this manager keeps no auxiliary files');
+        await farm.auxFiles.check(principal, body.auxFiles, 'auxFiles');
+      }
+      return {
+        job: await farm.submitJob(body, principal, {
+          ...(headers['idempotency-key'] ? { idempotencyKey: headers['idempotency-key'] } : {}),
+        }),
+      };
+    },
+
+    uploadAuxFile: ({ body, principal }) => uploadAuxFile(farm, principal, body),
 
     listJobs: async ({ query: q }) => ({
       jobs: await store.listJobs({

@@ -1,4 +1,5 @@
 import { DroverError, notFound } from '../../core/errors.js';
+import { fetchAuxFileChunk } from '../aux-files.js';
 import type { Farm } from '../farm.js';
 import type { Handlers } from '../http/serve.js';
 
@@ -13,6 +14,7 @@ type WorkerHandlers = Pick<
   | 'reportTask'
   | 'appendLogs'
   | 'workerStopped'
+  | 'fetchAuxFile'
 >;
 
 /** Render nodes as the farm sees them, and the worker protocol. */
@@ -86,6 +88,9 @@ export function workerHandlers(farm: Farm): WorkerHandlers {
       await store.appendTaskLog(name, body);
       return { ok: true };
     },
+
+    fetchAuxFile: ({ params: { name, job, index }, query }) =>
+      fetchAuxFileChunk(farm, name, job, index, query.offset),
 
     workerStopped: async ({ params: { name } }) => {
       const worker = await store.markWorkerStopped(name);
