@@ -48,3 +48,51 @@ export async function query<T extends pg.QueryResultRow>(
     await client.end().catch(() => undefined);
   }
 }
+
+/** What the server's connections to one database were doing, sampled (`waitSampler`). */
+export interface WaitSamples {
+  /** Connection samples running a statement (`state = 'active'`). */
+  active: number;
+  /** … of them waiting for a lock held by another transaction (`wait_event_type = 'Lock'`). */
+  lock: number;
+  /** … waiting for the WAL to be flushed at COMMIT (`IO`/`WALSync`, `LWLock`/`WALWrite`). */
+  wal: number;
+}
+
+/**
+ * Samples `pg_stat_activity` for the connections to `url`'s database every `everyMs`, on its
+ * own connection, until `stop()` — the profile that says whether claims queue behind a lock.
+ */
+export async function waitSampler(
+  url: string,
+  everyMs = 20,
+): Promise<{ stop(): Promise<WaitSamples> }> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => undefined);
+  await client.connect();
+  const totals: WaitSamples = { active: 0, lock: 0, wal: 0 };
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const r = await client.query<{ active: string; lock: string; wal: string }>(
+        `select count(*) filter (where state = 'active') as active,
+           count(*) filter (where state = 'active' and wait_event_type = 'Lock') as lock,
+           count(*) filter (where state = 'active'
+             and wait_event in ('WALSync', 'WALWrite', 'WALInsert')) as wal
+         from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`,
+      );
+      totals.active += Number(r.rows[0]!.active);
+      totals.lock += Number(r.rows[0]!.lock);
+      totals.wal += Number(r.rows[0]!.wal);
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      await client.end().catch(() => undefined);
+      return totals;
+    },
+  };
+}

@@ -5,7 +5,7 @@ import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { windowMs, type BenchConfig } from '../lib/config.js';
 import { benchJob } from '../lib/manager.js';
-import { query, scratchDatabase } from '../lib/postgres.js';
+import { query, scratchDatabase, waitSampler, type WaitSamples } from '../lib/postgres.js';
 import {
   rawPostgresLoops,
   rawSqliteLoop,
@@ -34,16 +34,17 @@ export async function storeCeiling(c: BenchConfig): Promise<Row[]> {
   await sqlite.close();
   rows.push(drover, rawSqlite, share(drover, rawSqlite));
   if (c.postgres) {
-    const drover1 = await measurePostgres(c, 1, c.quick ? 5000 : 80_000);
+    const [drover1, ...waits1] = await measurePostgres(c, 1, c.quick ? 5000 : 80_000);
     const raw1 = await measureRawPostgres(c, 1, c.quick ? 10_000 : 80_000);
-    const drover16 = await measurePostgres(c, 16, c.quick ? 5000 : 80_000);
+    const [drover16, ...waits16] = await measurePostgres(c, 16, c.quick ? 5000 : 80_000);
     const raw16 = await measureRawPostgres(c, 16, c.quick ? 20_000 : 160_000);
-    rows.push(drover1, raw1, share(drover1, raw1), drover16, raw16, share(drover16, raw16));
+    rows.push(drover1!, raw1, share(drover1!, raw1), ...waits1);
+    rows.push(drover16!, raw16, share(drover16!, raw16), ...waits16);
     rows.push({
       scenario: SCENARIO,
-      system: drover16.system,
-      metric: `÷ ${drover1.system}`,
-      value: drover16.value / drover1.value,
+      system: drover16!.system,
+      metric: `÷ ${drover1!.system}`,
+      value: drover16!.value / drover1!.value,
       unit: '×',
     });
   }
@@ -61,12 +62,16 @@ function share(drover: Row, raw: Row): Row {
   };
 }
 
-async function measurePostgres(c: BenchConfig, connections: number, tasks: number): Promise<Row> {
+/** Drover's figure, then what its connections waited for (`waitRows`). */
+async function measurePostgres(c: BenchConfig, connections: number, tasks: number): Promise<Row[]> {
   const db = await scratchDatabase('ceiling');
   try {
     const store = await openPostgresStore(db.url, { poolSize: connections });
     try {
-      return await measure(c, store, `PostgreSQL ${connections} conn`, connections, tasks, db.url);
+      const system = `PostgreSQL ${connections} conn`;
+      const waits: Row[] = [];
+      const drover = await measure(c, store, system, connections, tasks, db.url, waits);
+      return [drover, ...waits];
     } finally {
       await store.close();
     }
@@ -129,6 +134,7 @@ async function measure(
   loops: number,
   tasks: number,
   pgUrl?: string,
+  waits?: Row[],
 ): Promise<Row> {
   const { submission, frames } = prepareSubmission(benchJob({ frames: `1-${tasks}` }));
   await store.createJob(submission, frames);
@@ -152,6 +158,16 @@ async function measure(
   const until = from + measureMs;
   let cycles = 0;
   let drainedAt: number | undefined;
+  // PostgreSQL: what the store's connections wait for during the window.
+  const sampling =
+    pgUrl && waits
+      ? (async () => {
+          await new Promise((r) => setTimeout(r, Math.max(0, from - performance.now())));
+          const sampler = await waitSampler(pgUrl);
+          await new Promise((r) => setTimeout(r, Math.max(0, until - performance.now())));
+          return sampler.stop();
+        })()
+      : undefined;
   await Promise.all(
     names.map(async (name) => {
       let lease: string | undefined;
@@ -168,9 +184,36 @@ async function measure(
       }
     }),
   );
+  if (sampling) waits!.push(...waitRows(system, await sampling));
   const seconds = (Math.min(drainedAt ?? until, until) - from) / 1000;
   if (drainedAt !== undefined) note(`${system}: the job drained before the window ended`);
   const value = cycles / seconds;
   note(`${SCENARIO} ${system}: ${value.toFixed(0)} cycles/s`);
   return { scenario: SCENARIO, system, metric: 'task cycles', value, unit: '/s' };
+}
+
+/**
+ * Of the samples of the store's connections running a statement in the window, the share
+ * waiting for a row or transaction lock (claims queueing behind one another) and for the WAL
+ * flush of a COMMIT.
+ */
+function waitRows(system: string, w: WaitSamples): Row[] {
+  const pct = (n: number) => (w.active === 0 ? 0 : (100 * n) / w.active);
+  note(`${SCENARIO} ${system}: ${w.active} active samples, ${w.lock} on a lock, ${w.wal} on WAL`);
+  return [
+    {
+      scenario: SCENARIO,
+      system,
+      metric: 'active connections on a lock',
+      value: pct(w.lock),
+      unit: '%',
+    },
+    {
+      scenario: SCENARIO,
+      system,
+      metric: 'active connections on WAL',
+      value: pct(w.wal),
+      unit: '%',
+    },
+  ];
 }

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { invalid } from '../../core/errors.js';
 import type { StoreOptions } from '../contract.js';
 import { migrate } from '../sql/migrate.js';
+import { preparedName } from '../sql/prepared.js';
 import type { Database } from '../sql/schema.js';
 import { SqlStore } from '../sql/store.js';
 import { PG_CHANNEL, PgNotifier } from './notifier.js';
@@ -79,7 +80,18 @@ function openPool(url: string, poolSize: number): { db: Kysely<Database>; monito
   pool.on('error', () => undefined);
   // A checked-out connection that dies emits `error` on its client too; the query running on
   // it fails with the same error, which is where it is handled.
-  pool.on('connect', (client) => client.on('error', () => undefined));
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+    // The store's fixed SQL texts run as named prepared statements (`sql/prepared.ts`).
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    client.query = ((config: unknown, values?: unknown, callback?: unknown) => {
+      const name = typeof config === 'string' ? preparedName(config) : undefined;
+      if (name !== undefined && Array.isArray(values)) {
+        return query({ name, text: config, values }, callback);
+      }
+      return query(config, values, callback);
+    }) as typeof client.query;
+  });
   const listeners = new Set<(seconds: number) => void>();
   // Kysely checks connections out with the promise form of `connect()`; time those.
   const connect = pool.connect.bind(pool) as (callback?: unknown) => Promise<pg.PoolClient>;

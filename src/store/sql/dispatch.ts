@@ -15,6 +15,7 @@ import type { WorkResult } from '../contract.js';
 import type { Dialect } from './dialect.js';
 import { recordEvent } from './events.js';
 import { foldCountDeltas } from './job-counts.js';
+import { prepareOnce } from './prepared.js';
 import {
   bumpCounts,
   fetchJobRow,
@@ -89,7 +90,10 @@ export interface DispatchSettings {
 
 type Row = Record<string, unknown>;
 
-/** `?` placeholders as PostgreSQL's `$1, $2, …` (converted once per SQL text). */
+/**
+ * `?` placeholders as PostgreSQL's `$1, $2, …` (converted once per SQL text), registered as a
+ * named prepared statement (`prepared.ts`).
+ */
 const pgText = new Map<string, string>();
 function toPg(text: string): string {
   let out = pgText.get(text);
@@ -97,6 +101,7 @@ function toPg(text: string): string {
     let n = 0;
     out = text.replace(/\?/g, () => `$${++n}`);
     pgText.set(text, out);
+    prepareOnce(out);
   }
   return out;
 }
@@ -131,6 +136,19 @@ const COMPLETE_TASK = `update tasks set state = 'completed', lease = null, lease
     held_limits = '[]', finished_at = ?, progress = 100
   where job_id = ? and idx = ? and lease = ? and state = 'rendering'
   returning idx`;
+
+/**
+ * PostgreSQL: `TASK_BY_LEASE` and `COMPLETE_TASK` in one round trip. `t` holds the task as it
+ * was (its held limits); the UPDATE re-checks the lease on the task's newest version.
+ */
+const COMPLETE_BY_LEASE = `with t as (select t.job_id, t.idx, t.attempt, t.held_limits, t.lease
+    from tasks as t inner join jobs as j on j.id = t.job_id
+    where t.lease = ? and t.state = 'rendering' and t.worker = ? for key share of j)
+  update tasks as u set state = 'completed', lease = null, lease_expires_at = null,
+    held_limits = '[]', finished_at = ?, progress = 100
+  from t where u.job_id = t.job_id and u.idx = t.idx and u.lease = t.lease
+    and u.state = 'rendering'
+  returning t.job_id, t.idx, t.attempt, t.held_limits`;
 
 /** A job re-read under its lock when a claim has chosen it (PostgreSQL). */
 const LOCK_JOB = {
@@ -506,12 +524,18 @@ async function completeTask(
   lease: string,
   cycle: Cycle,
 ): Promise<void> {
-  // Read first: RETURNING would give the limits the task holds after the UPDATE (none).
-  const [task] = await run(db, dialect, TASK_BY_LEASE[dialect], [lease, workerName]);
-  if (!task) throw leaseLost(lease);
+  let task: Row | undefined;
+  if (dialect === 'postgres') {
+    [task] = await run(db, dialect, COMPLETE_BY_LEASE, [lease, workerName, now]);
+    if (!task) throw leaseLost(lease);
+  } else {
+    // Read first: RETURNING would give the limits the task holds after the UPDATE (none).
+    [task] = await run(db, dialect, TASK_BY_LEASE[dialect], [lease, workerName]);
+    if (!task) throw leaseLost(lease);
+    const ended = await run(db, dialect, COMPLETE_TASK, [now, task.job_id, task.idx, lease]);
+    if (ended.length === 0) throw leaseLost(lease);
+  }
   const jobId = task.job_id as string;
-  const ended = await run(db, dialect, COMPLETE_TASK, [now, jobId, task.idx, lease]);
-  if (ended.length === 0) throw leaseLost(lease);
   if ((task.held_limits as string) !== '[]') await releaseLimits(db, task.held_limits as string);
   const d = cycle.delta(jobId);
   d.rendering -= 1;
