@@ -6,6 +6,7 @@ import { prepareSubmission } from '../core/submission.js';
 import type { PluginHost } from '../events/host.js';
 import type { AuxFileStore } from './aux-files.js';
 import { PathMapper } from './path-mapper.js';
+import { PluginOffers } from './plugin-offers.js';
 import type { JobAction, JobChanges } from '../core/job-spec.js';
 import type { Principal } from '../core/auth.js';
 import type { Job } from '../core/types.js';
@@ -35,6 +36,8 @@ export class Farm {
   /** Auxiliary files (`<dataDir>/aux-files`), when the manager keeps them. */
   auxFiles: AuxFileStore | undefined;
   readonly paths: PathMapper;
+  /** Which application plugins workers offer (a queued job no worker can run says so). */
+  readonly pluginOffers: PluginOffers;
   /** Claims in the store at once (see `claim-gate.ts`). */
   private readonly gate: ClaimGate;
   readonly metrics: FarmMetrics;
@@ -47,6 +50,7 @@ export class Farm {
     readonly log: Logger,
   ) {
     this.paths = new PathMapper(store);
+    this.pluginOffers = new PluginOffers(() => store.listWorkers());
     this.gate = new ClaimGate(claimGateSize(postgresPool(store)?.max));
     this.metrics = new FarmMetrics(this);
     this.fleets = new FleetService(store);

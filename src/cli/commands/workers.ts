@@ -9,13 +9,27 @@ export async function workers(o: WorkersOptions): Promise<void> {
   const list = await connect(o).listWorkers();
   if (o.json) return printJson(list);
   printTable(
-    ['NAME', 'REGION', 'STATE', 'POOLS', 'GROUPS', 'SLOTS', 'RUNNING', 'CPUS', 'OS', 'LAST SEEN'],
+    [
+      'NAME',
+      'REGION',
+      'STATE',
+      'POOLS',
+      'GROUPS',
+      'APPS',
+      'SLOTS',
+      'RUNNING',
+      'CPUS',
+      'OS',
+      'LAST SEEN',
+    ],
     list.map((w) => [
       w.name,
       w.region,
       w.state,
       w.pools.join(',') || '-',
       w.groups.join(',') || '-',
+      // Plugins offered besides the built-in ones (`--apps-dir`).
+      w.apps.join(',') || '-',
       String(w.slots),
       w.runningTasks.join(',') || '-',
       String(w.capabilities.cpus),

@@ -213,6 +213,8 @@ export function jobHandlers(
         jobs = await listAll();
       }
       if (yes(query.IdOnly)) return jobs.map((j) => j.id);
+      // A queued job no worker can run says so in its pending reason (`Details`).
+      jobs = await farm.pluginOffers.explain(jobs);
       if (yes(query.Details)) {
         // Each job's tasks and history: bounded to the jobs named (Deadline needs JobID too).
         if (query.JobID === undefined) throw invalid('JobID', 'is required with Details=true');

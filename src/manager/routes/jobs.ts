@@ -36,19 +36,22 @@ export function jobHandlers(farm: Farm): JobHandlers {
     uploadAuxFile: ({ body, principal }) => uploadAuxFile(farm, principal, body),
 
     listJobs: async ({ query: q }) => ({
-      jobs: await store.listJobs({
-        ...(q.state ? { states: q.state } : {}),
-        ...(q.user ? { user: q.user } : {}),
-        limit: q.limit,
-        offset: q.offset,
-        all: q.all === 'true',
-      }),
+      jobs: await farm.pluginOffers.explain(
+        await store.listJobs({
+          ...(q.state ? { states: q.state } : {}),
+          ...(q.user ? { user: q.user } : {}),
+          limit: q.limit,
+          offset: q.offset,
+          all: q.all === 'true',
+        }),
+      ),
     }),
 
     getJob: async ({ params: { id } }) => {
       const job = await store.fetchJob(id);
       if (!job) throw notFound(`job ${id}`);
-      return { job };
+      // A queued job no worker can run says so (`no worker offers plugin MayaBatch`).
+      return { job: (await farm.pluginOffers.explain([job]))[0] ?? job };
     },
 
     updateJob: async ({ params: { id }, body }) => ({ job: await farm.updateJob(id, body) }),
