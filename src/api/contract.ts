@@ -44,7 +44,7 @@ export type Owner = 'job' | 'worker';
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** How a route answers when it does not answer JSON. */
-export type ReplyKind = 'json' | 'event-stream' | 'image' | 'html' | 'text';
+export type ReplyKind = 'json' | 'event-stream' | 'image' | 'video' | 'html' | 'text';
 
 export interface RouteDef<
   P extends z.ZodType = z.ZodType,

@@ -25,6 +25,7 @@ const contentType = {
   json: 'application/json',
   'event-stream': 'text/event-stream',
   image: 'image/*',
+  video: 'video/*',
   html: 'text/html',
   text: 'text/plain',
 } as const;

@@ -238,6 +238,10 @@ remote(
       new Option('--on-complete <action>', 'when done').choices(['nothing', 'archive', 'delete']),
     )
     .option('--opt-in <plugins>', 'opt-in event plugins, comma-separated')
+    .option(
+      '--publish <product>',
+      'publish as the next version of this product (renders into its version folder)',
+    )
     .option('--job-file <file>', 'JSON job description (flags override it)')
     .option('--wait', 'follow the job with a progress bar; exit non-zero unless it completes'),
 ).action((command: string[], o: Parameters<typeof submit>[0]) => submit({ ...o, command }));

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { absolutePathProblem, trimTrailingSeparator } from './paths.js';
 import { text } from './text.js';
+import { productProblem } from './versions.js';
 
 /**
  * What a user submits: Drover's job fields, modelled on Deadline's JobInfo keys (the
@@ -194,6 +195,17 @@ export const jobSubmissionSchema = z
     onComplete: z.enum(onCompleteActions).default('nothing'),
     /** Opt-In event plugins this job wants (Deadline: EventOptIns). */
     eventOptIns: z.array(shortName.min(1)).max(64).default([]),
+    /**
+     * Publish the render as the next version of this product (`show/seq010/sh010/beauty`):
+     * the manager allocates the version, sets the output directory from the publish
+     * plugin's folder template and snapshots the scene (see `src/manager/publish.ts`).
+     */
+    publish: text()
+      .superRefine((p, ctx) => {
+        const problem = productProblem(p);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
   })
   .strict();
 

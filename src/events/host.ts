@@ -431,6 +431,17 @@ export class PluginHost {
         this.options.onWork?.();
         return job;
       },
+      submitJob: async (input) => {
+        const { submission, frames } = prepareSubmission(input);
+        const job = await store.createJob(submission, frames, {
+          holdFor: await this.holdFor(submission),
+        });
+        this.wake();
+        this.options.onWork?.();
+        return job;
+      },
+      listPathMappings: () => store.listPathMappings(),
+      versions: store.versions,
       updateJob: (id, changes) => store.updateJob(id, changes),
       setJobData: (jobId, data) => store.setJobPluginData(jobId, plugin, data),
       readTaskLog: async (jobId, index) => {

@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import type { JobChanges, JobSubmissionInput } from '../core/job-spec.js';
 import type { ConfigEntry, ConfigValues, PluginState } from '../core/plugin-config.js';
 import type { FarmEvent, Job, TaskLogChunk } from '../core/types.js';
+import type { PathMapping } from '../core/path-mapping.js';
+import type { VersionStore } from '../store/version-contract.js';
 
 /**
  * An event plugin: server-side code that reacts to farm events (Deadline's OnJobSubmitted,
@@ -79,6 +81,12 @@ export interface PluginFarm {
   /** Keeps this plugin's data on a job (shown by `drover job` and the API). */
   setJobData(jobId: string, data: unknown): Promise<void>;
   readTaskLog(jobId: string, index: number): Promise<TaskLogChunk[]>;
+  /** Submits a job (validated like any submission), e.g. a published version's review job. */
+  submitJob(input: JobSubmissionInput): Promise<Job>;
+  /** Path-mapping rules (a plugin that reaches a job's files from the manager maps them). */
+  listPathMappings(): Promise<PathMapping[]>;
+  /** Products and versions (the publish plugin). */
+  readonly versions: VersionStore;
 }
 
 export interface PluginContext {

@@ -7,6 +7,7 @@ import type { PluginHost } from '../events/host.js';
 import type { AuxFileStore } from './aux-files.js';
 import { PathMapper } from './path-mapper.js';
 import { PluginOffers } from './plugin-offers.js';
+import { preparePublish } from './publish.js';
 import type { JobAction, JobChanges } from '../core/job-spec.js';
 import type { Principal } from '../core/auth.js';
 import type { Job } from '../core/types.js';
@@ -87,15 +88,27 @@ export class Farm {
       );
     }
     if (principal?.role === 'user') submission.user = principal.name;
+    // A published render: its version is allocated and its output set (`publish.ts`).
+    const published =
+      submission.publish !== undefined
+        ? await preparePublish(this, submission, principal)
+        : undefined;
     // From the plugin settings in the store now, not a cache: the hold never depends on
     // which manager received the submission.
     const holdFor = this.plugins ? await this.plugins.holdFor(submission) : [];
-    const job = await this.store.createJob(submission, frames, {
-      holdFor,
-      ...(options.idempotencyKey !== undefined
-        ? { idempotency: idempotencyOf(options.idempotencyKey, input, principal) }
-        : {}),
-    });
+    let job: Job;
+    try {
+      job = await this.store.createJob(submission, frames, {
+        holdFor,
+        ...(options.idempotencyKey !== undefined
+          ? { idempotency: idempotencyOf(options.idempotencyKey, input, principal) }
+          : {}),
+      });
+    } catch (err) {
+      await published?.abandon(err);
+      throw err;
+    }
+    await published?.created(job);
     if (holdFor.length > 0) this.plugins?.wake();
     else this.signal.wake();
     return job;

@@ -104,6 +104,16 @@ function samples(): Record<RouteName, { params?: unknown; query?: unknown; body?
     createFleet: { body: { name: 'x' } },
     updateFleet: { params: { name: 'nope' }, body: {} },
     deleteFleet: { params: { name: 'nope' } },
+    listProducts: {},
+    listVersions: {},
+    latestVersion: { query: { product: 'show/sh010/beauty' } },
+    getVersion: { params: { id: 'abc' } },
+    approveVersion: { params: { id: 'abc' }, body: {} },
+    rejectVersion: { params: { id: 'abc' }, body: {} },
+    // Publishing is not configured in this farm: refused after the access check.
+    publishFolder: { body: { folder: '/nowhere', product: 'show/sh010/beauty' } },
+    versionThumbnail: { params: { id: 'abc' } },
+    versionMovie: { params: { id: 'abc' } },
   };
 }
 

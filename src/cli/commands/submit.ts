@@ -10,6 +10,7 @@ import type { Job } from '../../core/types.js';
 import { connect, type ConnectionOptions } from '../connection.js';
 import { CommandFailed } from '../errors.js';
 import { printJson } from '../output.js';
+import { waitForVersion } from './versions.js';
 
 export interface SubmitOptions extends ConnectionOptions {
   plugin?: string;
@@ -42,6 +43,8 @@ export interface SubmitOptions extends ConnectionOptions {
   errorLimit?: number;
   onComplete?: 'nothing' | 'archive' | 'delete';
   optIn?: string;
+  /** Publish as the next version of this product (`show/seq010/sh010/lightingMain`). */
+  publish?: string;
   jobFile?: string;
   wait?: boolean;
   json?: boolean;
@@ -132,6 +135,7 @@ export function buildSubmission(o: SubmitOptions): JobSubmissionInput {
       jobErrorLimit: o.errorLimit,
       onComplete: o.onComplete,
       eventOptIns: list(o.optIn),
+      publish: o.publish,
     }),
   } as JobSubmissionInput;
 }
@@ -230,4 +234,5 @@ export async function submit(o: SubmitOptions): Promise<void> {
     );
   const completed = done.counts.completed >= done.taskCount;
   if (!completed) throw new CommandFailed(`job ${done.id} ${done.state}`, 1);
+  if (o.publish) await waitForVersion(client, done, Boolean(o.json));
 }
