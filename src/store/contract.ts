@@ -61,6 +61,16 @@ export interface Store {
   listTasks(jobId: string, page: Page): Promise<Task[]>;
   /** Requeues chosen tasks of a job (any state but queued/pending); cancels running ones. */
   requeueTasks(jobId: string, indexes: readonly number[]): Promise<Task[]>;
+  /**
+   * A command on chosen tasks of a job (Deadline's task commands): `suspend`, `resume`,
+   * `complete` (done without rendering), `fail`; the job follows (see `task-commands.ts`).
+   * `'all'`: every task of the job. Returns the chosen tasks (at most a page of them).
+   */
+  commandTasks(
+    jobId: string,
+    indexes: readonly number[] | 'all',
+    command: TaskCommand,
+  ): Promise<Task[]>;
   readTaskLog(
     jobId: string,
     index: number,
@@ -192,6 +202,10 @@ export const WORK_CHANNEL = 'drover_work';
  * every few seconds, in case a notification was lost.
  */
 export const SETTINGS_CHANNEL = 'drover_settings';
+
+/** Commands on chosen tasks (`Store.commandTasks`). */
+export const taskCommands = ['suspend', 'resume', 'complete', 'fail'] as const;
+export type TaskCommand = (typeof taskCommands)[number];
 
 export interface CreateJobOptions {
   /** Event plugins whose job-submitted handlers must finish before the job may render. */

@@ -363,13 +363,14 @@ function webServiceSuite(kind: string, open: () => Promise<Store>): void {
       });
       expect(bad.statusCode).toBe(400);
       expect(bad.body).toMatch(/TaskList/);
-      const notYet = await app.inject({
+      const perTask = await app.inject({
         method: 'PUT',
         url: '/api/tasks',
         headers: as('user'),
-        payload: { Command: 'suspend', JobID: job._id },
+        payload: { Command: 'releasepending', JobID: job._id },
       });
-      expect(notYet.statusCode).toBe(501);
+      expect(perTask.statusCode).toBe(501);
+      expect(perTask.body).toMatch(/whole jobs/);
     });
 
     it('save changes what Drover can change; unsupported commands are 501', async () => {
@@ -401,6 +402,39 @@ function webServiceSuite(kind: string, open: () => Promise<Store>): void {
       });
       expect(complete.statusCode).toBe(501);
       expect(complete.body).toMatch(/not supported/);
+    });
+
+    it('task commands suspend, resume, complete and fail chosen tasks; job complete finishes it', async () => {
+      const put = (url: string, payload: unknown, who: Who = 'user') =>
+        app.inject({ method: 'PUT', url, headers: as(who), payload: payload as never });
+      const stats = async (id: string) =>
+        (await app.inject({ url: `/api/tasks?JobID=${id}`, headers: as('user') }))
+          .json<{ Tasks: { Stat: number }[] }>()
+          .Tasks.map((t) => t.Stat);
+      const job = await submitAs('user', { Frames: '1-3', InitialStatus: 'Suspended' });
+      let r = await put('/api/tasks', { Command: 'resume', JobID: job._id, TaskList: [0, 2] });
+      expect(r.body).toBe('Success');
+      expect(await stats(job._id)).toEqual([2, 3, 2]);
+      r = await put('/api/tasks', { Command: 'suspend', JobID: job._id, TaskList: 2 });
+      expect(r.body).toBe('Success');
+      r = await put('/api/tasks', { Command: 'complete', JobID: job._id, TaskList: '0' });
+      expect(await stats(job._id)).toEqual([5, 3, 3]);
+      // Another user's job: refused, nothing changes.
+      r = await put('/api/tasks', { Command: 'fail', JobID: job._id }, 'other user');
+      expect(r.statusCode).toBe(403);
+      expect(await stats(job._id)).toEqual([5, 3, 3]);
+      r = await put('/api/tasks', { Command: 'pend', JobID: job._id });
+      expect(r.statusCode).toBe(501);
+      r = await put('/api/jobs', { Command: 'complete', JobID: job._id });
+      expect(r.body).toBe('Success');
+      const [done] = (
+        await app.inject({ url: `/api/jobs?JobID=${job._id}`, headers: as('user') })
+      ).json<{ Stat: number; CompletedChunks: number }[]>();
+      expect([done!.Stat, done!.CompletedChunks]).toEqual([3, 3]);
+      const other = await submitAs('user', { Frames: '1-2' });
+      r = await put('/api/tasks', { Command: 'fail', JobID: other._id, TaskList: [1] });
+      expect(r.body).toBe('Success');
+      expect((await store.fetchJob(other._id))!.state).toBe('failed');
     });
 
     it('lookups are arrays of names', async () => {

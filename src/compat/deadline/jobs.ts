@@ -151,6 +151,11 @@ export function jobHandlers(
       pend: () => farm.jobAction(job.id, 'pend'),
       releasepending: () => farm.jobAction(job.id, 'release'),
       fail: () => farm.jobAction(job.id, 'fail'),
+      // Every task done without rendering; the job completes as if they had rendered.
+      complete: async () => {
+        await store.commandTasks(job.id, 'all', 'complete');
+        farm.signal.wake();
+      },
       save: async () => {
         const changes = changesOf(job, body.Job);
         if (Object.keys(changes).length > 0) await update(changes);
@@ -267,10 +272,9 @@ export function jobHandlers(
       const b = bodyOf(body);
       const command = requiredString(b, 'Command').toLowerCase();
       const unsupportedCommands: Record<string, string> = {
-        complete: 'completing a job by hand',
-        updatesubmissiondate: 'changing the submission date',
+        updatesubmissiondate: 'changing the submission date (Drover orders jobs by it)',
         import: 'importing jobs',
-        undelete: 'undeleting jobs',
+        undelete: 'undeleting jobs (a deleted job is only kept until house keeping purges it)',
         setjobframerange: 'changing the frames of a submitted job',
         appendjobframerange: 'adding frames to a submitted job',
       };

@@ -47,9 +47,19 @@ export function taskHandlers(
         const chosen = indexes.filter((i) => failed.has(i));
         if (chosen.length > 0) await farm.requeueTasks(job.id, chosen);
       } else if (
-        ['complete', 'resume', 'suspend', 'fail', 'pend', 'releasepending'].includes(command)
+        command === 'complete' ||
+        command === 'resume' ||
+        command === 'suspend' ||
+        command === 'fail'
       ) {
-        return notSupported(reply, `the task command ${command} (use the job command)`);
+        const all = b.TaskList === undefined || b.TaskList === null || b.TaskList === '';
+        await store.commandTasks(job.id, all ? 'all' : indexes, command);
+        farm.signal.wake();
+      } else if (command === 'pend' || command === 'releasepending') {
+        return notSupported(
+          reply,
+          `the task command ${command}: Drover holds whole jobs, not single tasks (use the job command)`,
+        );
       } else {
         throw invalid('Command', `unknown command "${command.slice(0, 60)}"`);
       }

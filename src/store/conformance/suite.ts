@@ -5,6 +5,7 @@ import { boundedWorkConformance } from './bounded-work.js';
 import { visibilityConformance } from './visibility.js';
 import { submissionRulesConformance } from './submission-rules.js';
 import { workerAppsConformance } from './worker-apps.js';
+import { taskCommandsConformance } from './task-commands.js';
 import type { TestClock } from './harness.js';
 import { register, submit, withFreshStore, type OpenStore } from './harness.js';
 
@@ -726,4 +727,5 @@ export function storeConformance(backend: string, open: OpenStore): void {
   submissionRulesConformance(backend, open);
   visibilityConformance(backend, open);
   workerAppsConformance(backend, open);
+  taskCommandsConformance(backend, open);
 }

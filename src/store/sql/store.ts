@@ -39,6 +39,7 @@ import {
   type PluginSettings,
   type PurgeOptions,
   type PurgeResult,
+  type TaskCommand,
   IDEMPOTENCY_KEY_TTL_MS,
 } from '../contract.js';
 import type { Dialect } from './dialect.js';
@@ -59,6 +60,7 @@ import {
   taskCountOf,
 } from './jobs.js';
 import { newJobId } from './ids.js';
+import { commandTasks } from './task-commands.js';
 import * as leases from './leases.js';
 import * as tokens from './tokens.js';
 import * as workers from './workers.js';
@@ -484,6 +486,18 @@ export class SqlStore implements Store {
       .where('idx', 'in', indexes)
       .orderBy('idx')
       .execute();
+    return rows.map(taskFromRow);
+  }
+
+  async commandTasks(
+    jobId: string,
+    indexes: readonly number[] | 'all',
+    command: TaskCommand,
+  ): Promise<Task[]> {
+    await this.tx((db, now) => commandTasks(db, this.kind, now, jobId, indexes, command));
+    let q = this.db.selectFrom('tasks').selectAll().where('job_id', '=', jobId);
+    if (indexes !== 'all') q = q.where('idx', 'in', indexes.length > 0 ? indexes : [-1]);
+    const rows = await q.orderBy('idx').limit(MAX_PAGE).execute();
     return rows.map(taskFromRow);
   }
 
