@@ -80,6 +80,16 @@ program
     "also serve Deadline's Web Service API on this port (Deadline's is 8082)",
     int(0, 65535),
   )
+  .option(
+    '--autoscale',
+    'start no workers: one local fleet per region (max 3) brings them up when work arrives',
+  )
+  .option(
+    '--idle-shutdown <s>',
+    'with --autoscale: seconds an idle worker stays before it is stopped',
+    int(1, 86_400),
+    20,
+  )
   .action((o: Parameters<typeof dev>[0]) => dev(o));
 
 program

@@ -15,6 +15,10 @@ import { loadPlugins } from '../events/loader.js';
 import type { EventPlugin } from '../events/plugin.js';
 import { builtinPlugins } from '../events/plugins/index.js';
 import { startDeadlineService } from '../compat/deadline/server.js';
+import type { FleetProvider } from '../fleet/provider.js';
+import { LocalProvider } from '../fleet/providers/local.js';
+import { Scaler } from '../fleet/scaler.js';
+import { onScalerWake, SCALER_PLUGIN } from '../events/plugins/scaler/index.js';
 
 /**
  * Connections the kernel may hold for the manager before it accepts them. Node's default,
@@ -65,6 +69,8 @@ export interface ManagerOptions {
   deadlinePort?: number;
   /** `--deadline-anonymous-user NAME`: Web Service requests without credentials act as NAME. */
   deadlineAnonymousUser?: string;
+  /** Fleet providers (default: `local`, worker processes on this machine under `dataDir`). */
+  providers?: readonly FleetProvider[];
   /** `--deadline-aux-root DIR`: folders a user token's `AuxFiles` paths may be copied from. */
   deadlineAuxRoots?: readonly string[];
 }
@@ -128,6 +134,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   });
   await host.start();
   farm.plugins = host;
+  const providers = options.providers ?? [new LocalProvider({ data: options.dataDir })];
+  for (const p of providers) farm.fleets.addProvider(p);
   // Never read as a Web Service's AuxFiles path: the store, the admin token; the kernel's files.
   farm.auxFiles = new AuxFileStore(join(options.dataDir, 'aux-files'), [
     resolve(options.dataDir),
@@ -179,6 +187,25 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const port = typeof addr === 'object' && addr ? addr.port : (options.port ?? 8642);
   const url = `${options.tls ? 'https' : 'http'}://${options.host ?? '127.0.0.1'}:${port}`;
   logger.info({ url, store: store.kind }, 'manager listening');
+  // The scaler (issue 12): acts while its plugin is Global, on one manager at a time.
+  const scaler = new Scaler({
+    store,
+    fleets: farm.fleets,
+    log: logger.child({ part: 'scaler' }),
+    plugin: () => {
+      const r = host.list().find((p) => p.name === SCALER_PLUGIN);
+      return r ? { state: r.state, config: r.config } : undefined;
+    },
+    saveConfig: async (config) => {
+      await host.configure(SCALER_PLUGIN, { config });
+    },
+    lead: () => store.tryLead('scaler', id, LEAD_TTL_MS),
+    managerUrls: () => [url],
+    createWorkerToken: async (name, pattern) =>
+      auth ? (await auth.createToken(name, 'worker', pattern)).secret : '',
+  });
+  const stopWaking = onScalerWake(() => scaler.wake());
+  scaler.start();
   const deadline =
     options.deadlinePort === undefined
       ? undefined
@@ -207,6 +234,9 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       clearInterval(timer);
       unsubscribe();
       farm.signal.wake();
+      stopWaking();
+      await scaler.stop();
+      await Promise.all(providers.map((p) => p.close()));
       await deadline?.close();
       await app.close();
       await host.stop();

@@ -50,4 +50,10 @@ export interface FleetStore {
     since?: number;
     limit?: number;
   }): Promise<FleetMachine[]>;
+
+  /**
+   * Per job, its queued tasks interrupted at least `min` times (they prefer on-demand
+   * fleets). Jobs without such tasks are left out.
+   */
+  interruptedQueuedTasks(min: number): Promise<Map<string, number>>;
 }

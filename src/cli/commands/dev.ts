@@ -3,6 +3,7 @@ import pino from 'pino';
 import type { FarmEvent } from '../../core/types.js';
 import { GFS_PREFIX, startLocalFarm } from '../farm/local-farm.js';
 import { ensureWritableDirectory } from '../../store/sqlite/writable.js';
+import { ensureDevFleets, stopAllMachines } from '../../fleet/dev-fleets.js';
 
 export interface DevOptions {
   data: string;
@@ -17,6 +18,10 @@ export interface DevOptions {
   headless?: boolean;
   /** Also serve Deadline's Web Service API on this port. */
   deadlinePort?: number;
+  /** No workers: one local fleet per region brings them up when work arrives (issue 12). */
+  autoscale?: boolean;
+  /** With `autoscale`: seconds an idle worker stays. */
+  idleShutdown?: number;
 }
 
 function describeEvent(e: FarmEvent): string | undefined {
@@ -36,6 +41,16 @@ function describeEvent(e: FarmEvent): string | undefined {
       return `worker ${e.worker} stalled; its tasks were requeued`;
     case 'worker.stopped':
       return `worker ${e.worker} stopped`;
+    case 'fleet.launched':
+      return `fleet ${String(d.fleet)} launched ${(d.machines as unknown[]).length} worker(s): ${String(d.reason)}`;
+    case 'fleet.draining':
+      return `fleet ${String(d.fleet)} drains ${e.worker}: ${String(d.reason)}`;
+    case 'fleet.terminated':
+      return `fleet ${String(d.fleet)} stopped ${e.worker ?? (d.machines as unknown[]).join(', ')}: ${String(d.reason)}`;
+    case 'fleet.error':
+      return `fleet ${String(d.fleet)} provider error ${String(d.code)}: ${String(d.message)}`;
+    case 'fleet.paused':
+      return `fleet ${String(d.fleet)} paused: ${String(d.reason)}`;
     default:
       return undefined;
   }
@@ -63,7 +78,7 @@ export async function dev(o: DevOptions): Promise<void> {
     host: o.host,
     port: o.port,
     regions,
-    workersPerRegion: o.workersPerRegion,
+    workersPerRegion: o.autoscale ? 0 : o.workersPerRegion,
     slots: o.slots,
     syncDelayMs: o.syncDelay * 1000,
     logger,
@@ -72,14 +87,26 @@ export async function dev(o: DevOptions): Promise<void> {
     ...(o.deadlinePort !== undefined ? { deadlinePort: o.deadlinePort } : {}),
   });
   const { manager } = farm;
+  const fleets = o.autoscale
+    ? await ensureDevFleets(manager.farm, regions, {
+        max: 3,
+        idleShutdownS: o.idleShutdown ?? 20,
+        slots: o.slots,
+      })
+    : [];
   const gfsSync = manager.farm.plugins?.show('gfs-sync');
 
   const say = (line: string) => process.stdout.write(`${line}\n`);
   say('Drover miniature render farm');
   say(`  manager  ${manager.url}  (store ${join(data, 'drover.db')})`);
-  for (const region of regions) {
+  for (const region of o.autoscale ? [] : regions) {
     say(
       `  region   ${region}: ${[...farm.workers.keys()].filter((n) => n.startsWith(`${region}-`)).join(', ')}`,
+    );
+  }
+  for (const [i, region] of (o.autoscale ? regions : []).entries()) {
+    say(
+      `  region   ${region}: no workers yet; fleet ${fleets[i]} (local, max 3) starts them when work arrives and stops them after ${o.idleShutdown ?? 20}s idle`,
     );
   }
   say(
@@ -137,7 +164,10 @@ export async function dev(o: DevOptions): Promise<void> {
       process.off('SIGTERM', stop);
       say('stopping the farm…');
       clearInterval(follow);
-      void farm.stop().then(done);
+      void stopAllMachines(manager.farm)
+        .catch(() => 0)
+        .then(() => farm.stop())
+        .then(done);
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);

@@ -238,6 +238,18 @@ export class SqlFleetStore implements FleetStore {
       .execute();
     return rows.map(machineFromRow);
   }
+
+  async interruptedQueuedTasks(min: number): Promise<Map<string, number>> {
+    const rows = await this.kit.db
+      .selectFrom('tasks')
+      .select(['job_id', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('state', '=', 'queued')
+      .where('interruptions', '>=', min)
+      .groupBy('job_id')
+      .limit(MAX_MACHINES)
+      .execute();
+    return new Map(rows.map((r) => [r.job_id, Number(r.n)]));
+  }
 }
 
 function taken(name: string) {
