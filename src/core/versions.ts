@@ -1,4 +1,3 @@
-import { posix, win32 } from 'node:path';
 import { invalid } from './errors.js';
 import { absolutePathProblem, trimTrailingSeparator } from './paths.js';
 
@@ -157,16 +156,21 @@ export function resolveTemplate(
   });
 }
 
-function pathApi(p: string) {
-  return p.startsWith('/') ? posix : win32;
+function segmentsOf(p: string): string[] {
+  return p.split(/[\\/]+/).filter((s) => s !== '' && s !== '.');
 }
 
-/** Whether `path` is `root` or inside it (both absolute; no `..` is allowed in either). */
+/**
+ * Whether `path` is `root` or inside it, segment by segment (both absolute, without `..`
+ * segments: `absolutePathProblem` refuses those). Plain string work, as the monitor bundles
+ * this module too.
+ */
 export function isWithin(path: string, root: string): boolean {
-  const api = pathApi(root);
-  if (pathApi(path) !== api) return false;
-  const rel = api.relative(api.normalize(root), api.normalize(path));
-  return rel === '' || (!rel.startsWith('..') && !api.isAbsolute(rel));
+  if (path.startsWith('/') !== root.startsWith('/')) return false;
+  const p = segmentsOf(path);
+  const r = segmentsOf(root);
+  if (p.some((s) => s === '..') || r.some((s) => s === '..')) return false;
+  return p.length >= r.length && r.every((s, i) => s === p[i]);
 }
 
 /** The publish configuration: roots (absolute folders as jobs name them) and the template. */
