@@ -6,7 +6,7 @@ import { DroverClient } from '../client/index.js';
 import { DroverError, isTemporary } from '../core/errors.js';
 import type { TaskAssignment, WorkerCapabilities } from '../core/types.js';
 import type { TaskReportInput, WorkerRegistrationInput } from '../core/worker-protocol.js';
-import { appRegistry, type AppRegistry } from './apps/index.js';
+import { findApp as findBuiltInApp, type AppRegistry } from './apps/index.js';
 import type { AppPlugin } from './apps/types.js';
 import { backoffDelay, sleep } from './backoff.js';
 import {
@@ -181,8 +181,9 @@ export class WorkerAgent {
     this.#log =
       options.logger ??
       pino({ name: 'drover-worker', base: { worker: options.name } }, pino.destination(2));
-    const apps = options.apps ?? appRegistry();
-    this.#findApp = options.findApp ?? ((name) => apps.find(name));
+    const apps = options.apps;
+    this.#findApp =
+      options.findApp ?? (apps ? (name: string) => apps.find(name) : findBuiltInApp);
     this.#heartbeatIntervalMs = this.#o.heartbeatIntervalMs;
     this.#fixedHeartbeat = options.heartbeatIntervalMs !== undefined;
   }
