@@ -182,8 +182,7 @@ export class WorkerAgent {
       options.logger ??
       pino({ name: 'drover-worker', base: { worker: options.name } }, pino.destination(2));
     const apps = options.apps;
-    this.#findApp =
-      options.findApp ?? (apps ? (name: string) => apps.find(name) : findBuiltInApp);
+    this.#findApp = options.findApp ?? (apps ? (name: string) => apps.find(name) : findBuiltInApp);
     this.#heartbeatIntervalMs = this.#o.heartbeatIntervalMs;
     this.#fixedHeartbeat = options.heartbeatIntervalMs !== undefined;
   }
