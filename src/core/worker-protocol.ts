@@ -97,8 +97,12 @@ export interface HeartbeatReply {
 export const taskReportSchema = z
   .object({
     lease,
-    /** `handed-back`: the worker gives the task up without an error (shutting down). */
-    outcome: z.enum(['completed', 'failed', 'handed-back']),
+    /**
+     * `handed-back`: the worker gives the task up without an error (shutting down).
+     * `interrupted`: its machine is going away (a spot interruption): requeued at once, with
+     * no error counted; the task's interruption count goes up instead (issue 12).
+     */
+    outcome: z.enum(['completed', 'failed', 'handed-back', 'interrupted']),
     exitCode: z.number().int().nullable().default(null),
     message: outputText(4096).default(''),
   })

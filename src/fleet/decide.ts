@@ -148,11 +148,12 @@ export function decide(s: ScalerSnapshot): ScalerPlan {
   for (const f of s.fleets) members.set(f.fleet.name, []);
   for (const w of s.workers) if (w.fleet) members.get(w.fleet)?.push(w);
 
-  // Free slots of workers that could take a task now (any worker, member or not); each job
-  // uses them first, as the scheduler would hand its tasks to them.
+  // Free slots of workers outside the fleets that could take a task now: each job uses them
+  // first, as the scheduler would hand its tasks to them. (Idle members are part of their
+  // fleet's capacity: the fleet's target counts them.)
   const free = new Map<string, number>();
   for (const w of s.workers) {
-    if (w.available) free.set(w.profile.name, Math.max(0, w.slots - w.running));
+    if (w.available && !w.fleet) free.set(w.profile.name, Math.max(0, w.slots - w.running));
   }
 
   // Room per fleet, in machines, before this decision.
@@ -226,7 +227,8 @@ export function decide(s: ScalerSnapshot): ScalerPlan {
         // The last fleet in the order takes what no fleet has room for (its target is
         // clamped to its max below, and the reason says so).
         const last = f === ranked.at(-1);
-        const take = last ? n : Math.min(n, machines * slots);
+        const cap = workersLeft === Infinity ? n : Math.min(n, workersLeft * slots);
+        const take = last ? cap : Math.min(cap, machines * slots);
         demand.set(name, (demand.get(name) ?? 0) + take);
         room.set(name, Math.max(0, (room.get(name) ?? 0) - Math.ceil(take / slots)));
         n -= take;

@@ -54,6 +54,12 @@ export interface WorkerOptions {
   signal?: AbortSignal;
   /** Aborting it stops the worker now: running tasks are killed and handed back. */
   stopNowSignal?: AbortSignal;
+  /**
+   * Aborting it says the machine is going away (a spot interruption: EC2's instance-action
+   * notice, or SIGUSR2 for a local fleet's worker): the worker stops claiming, hands its
+   * running tasks back as `interrupted` (requeued at once, no error counted) and stops.
+   */
+  interruptSignal?: AbortSignal;
   /** How long a graceful stop waits for running tasks before handing them back (30 s). */
   drainTimeoutMs?: number;
   /** Long-poll wait of a claim (20 s; the manager's maximum is 30 s). */
@@ -128,6 +134,8 @@ export interface RunningWorker {
   stop(): void;
   /** Immediate stop: kill running tasks and hand them back (like a second SIGTERM). */
   stopNow(): void;
+  /** The machine is going away: hand running tasks back as interrupted, and stop. */
+  interrupt(): void;
 }
 
 /** Runs a worker until it is stopped through `options.signal` / `options.stopNowSignal`. */
@@ -138,7 +146,12 @@ export function runWorker(options: WorkerOptions): Promise<void> {
 /** Starts a worker in-process and returns a handle to stop it (tests, `drover dev`). */
 export function startWorker(options: WorkerOptions): RunningWorker {
   const agent = new WorkerAgent(options);
-  return { done: agent.run(), stop: () => agent.stop(), stopNow: () => agent.stopNow() };
+  return {
+    done: agent.run(),
+    stop: () => agent.stop(),
+    stopNow: () => agent.stopNow(),
+    interrupt: () => agent.interrupt(),
+  };
 }
 
 export class WorkerAgent {
@@ -152,6 +165,8 @@ export class WorkerAgent {
   /** Aborted once every slot has ended: stops the heartbeat loop. */
   readonly #slotsDone = new AbortController();
   #now = false;
+  /** The machine is going away: hand-backs are reported as `interrupted`. */
+  #interrupted = false;
   #enabled = true;
   #enabledWaiters: (() => void)[] = [];
   #heartbeatIntervalMs: number;
@@ -214,12 +229,30 @@ export class WorkerAgent {
     for (const run of this.#running.values()) run.handBack();
   }
 
+  /** The machine is going away (spot interruption): hand everything back as interrupted. */
+  interrupt(): void {
+    if (this.#interrupted) return;
+    this.#interrupted = true;
+    this.#log.warn({ running: this.#running.size }, 'the machine is going away: handing tasks back');
+    this.stopNow();
+  }
+
+  /** A hand-back report, `interrupted` once the machine is going away. */
+  #handBackReport(report: TaskReportInput): TaskReportInput {
+    return this.#interrupted && report.outcome === 'handed-back'
+      ? { ...report, outcome: 'interrupted', message: 'the machine is going away' }
+      : report;
+  }
+
   async run(): Promise<void> {
     if (this.#started) throw new Error('a WorkerAgent runs once');
     this.#started = true;
     const { signal, stopNowSignal } = this.#o;
     const onStop = () => this.stop();
     const onStopNow = () => this.stopNow();
+    const onInterrupt = () => this.interrupt();
+    this.#o.interruptSignal?.addEventListener('abort', onInterrupt, { once: true });
+    if (this.#o.interruptSignal?.aborted) this.interrupt();
     signal?.addEventListener('abort', onStop, { once: true });
     stopNowSignal?.addEventListener('abort', onStopNow, { once: true });
     if (signal?.aborted) this.stop();
@@ -259,6 +292,7 @@ export class WorkerAgent {
       clearTimeout(this.#drainTimer);
       signal?.removeEventListener('abort', onStop);
       stopNowSignal?.removeEventListener('abort', onStopNow);
+      this.#o.interruptSignal?.removeEventListener('abort', onInterrupt);
     }
   }
 
@@ -601,7 +635,7 @@ export class WorkerAgent {
       const task = reply.task;
       if (!task) continue;
       if (this.stopping) {
-        pending = handedBack(task, 'the worker is stopping');
+        pending = this.#handBackReport(handedBack(task, 'the worker is stopping'));
         break;
       }
       const end = await this.#runTask(task);
@@ -650,6 +684,7 @@ export class WorkerAgent {
     let end: TaskEnd | undefined;
     try {
       end = await run.run();
+      if (end.kind === 'report') end = { ...end, report: this.#handBackReport(end.report) };
       // Written before the first attempt to send it: a worker killed from here on delivers
       // it when it starts again (if the lease is still current then).
       if (end.kind === 'report') this.#spool?.saveResult(task.lease, end.report);

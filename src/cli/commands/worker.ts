@@ -55,6 +55,7 @@ export function workerToken(
 /**
  * `drover worker`: the render-node agent. The first SIGINT/SIGTERM stops claiming and lets
  * running tasks finish (up to --drain-timeout); a second one kills them and hands them back.
+ * SIGUSR2 says the machine is going away: its tasks are handed back as interrupted.
  */
 export async function worker(o: WorkerCommandOptions): Promise<void> {
   const token = workerToken(o);
@@ -65,6 +66,11 @@ export async function worker(o: WorkerCommandOptions): Promise<void> {
   const onSignal = () => (graceful.signal.aborted ? now.abort() : graceful.abort());
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // SIGUSR2: the machine is going away (how a local fleet tells its worker of a spot
+  // interruption): running tasks are handed back as interrupted, with no error counted.
+  const interrupted = new AbortController();
+  const onInterrupt = () => interrupted.abort();
+  process.on('SIGUSR2', onInterrupt);
   try {
     await runWorker({
       manager: list(o.manager ?? process.env.DROVER_URL ?? DEFAULT_URL),
@@ -78,6 +84,7 @@ export async function worker(o: WorkerCommandOptions): Promise<void> {
       version: VERSION,
       signal: graceful.signal,
       stopNowSignal: now.signal,
+      interruptSignal: interrupted.signal,
       ...(o.drainTimeout !== undefined ? { drainTimeoutMs: o.drainTimeout * 1000 } : {}),
       ...(o.spoolDir !== undefined ? { spoolDir: o.spoolDir } : {}),
       ...(o.isolation !== undefined ? { isolation: o.isolation } : {}),
@@ -87,5 +94,6 @@ export async function worker(o: WorkerCommandOptions): Promise<void> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGUSR2', onInterrupt);
   }
 }
