@@ -3,14 +3,16 @@ import { knownApps } from '../../core/app-settings.js';
 import { leaseLost, notFound } from '../../core/errors.js';
 import { parseFrameList } from '../../core/frames.js';
 import { activeJobState } from '../../core/job-state.js';
+import { taskAfterAttempt } from '../../core/task-state.js';
 import {
   pickJob,
   type DispatchCandidate,
   type LimitState,
   type WorkerProfile,
 } from '../../core/policy.js';
-import type { TaskAssignment } from '../../core/types.js';
+import type { TaskAssignment, WorkerState } from '../../core/types.js';
 import type { TaskReport } from '../../core/worker-protocol.js';
+import { workerAfterWork } from '../../core/worker-state.js';
 import type { WorkResult } from '../contract.js';
 import type { Dialect } from './dialect.js';
 import { recordEvent } from './events.js';
@@ -44,19 +46,22 @@ type Db = Kysely<Database>;
  * transaction. Nothing is tried and rolled back.
  *
  * Job counters (the `n_*` columns) on the hot path. A claim and a completion change a job's
- * counters by deltas that are collected during the call and written by one UPDATE per job at
- * the very end (`finish`), just before the event append and COMMIT. So a job's row is locked
- * by a claim or a completion only for that last stretch, not from the claim's first touch:
- * claims of one job run side by side on PostgreSQL and queue only for the counter UPDATE and
- * the commit. Anything that reads a job's aggregate (its state from its counters, completion,
- * on-complete actions, frame-dependent jobs waiting on it) runs after that UPDATE, holding the
- * row lock it took, so it reads every other transaction's delta: two last tasks completing at
- * once on two connections cannot both see the other unfinished.
+ * counters by deltas collected during the call and written at the very end (`finish`), just
+ * before the event append and COMMIT. SQLite writes them to the job row. PostgreSQL adds them
+ * to this connection's delta row of the job (`job-counts.ts`, migration 014), which no other
+ * transaction writes: claims and completions of one job on many connections and managers do
+ * not queue behind one row lock held to COMMIT. Only a call that changes the job's rendering
+ * count (a claim without a completion of the same job, or the reverse: the only calls that can
+ * move the job between queued, rendering and completed) or completes a task that
+ * frame-dependent jobs wait on takes a turn on the job (`FOR NO KEY UPDATE`, to COMMIT) and
+ * reads the counters after it; so of two last tasks completing at once on two connections, the
+ * second to take its turn sees the first. A worker that reports a task and claims the next of
+ * the same job — the steady state on a big job — takes no turn.
  *
  * Concurrency on PostgreSQL (READ COMMITTED, several connections and managers):
  * - The hot path holds `FOR KEY SHARE` on each job whose tasks it changes, from before the
- *   task changes to COMMIT. Key-share locks do not conflict with each other nor with the
- *   counter UPDATE (`FOR NO KEY UPDATE`), but they do with `FOR UPDATE` (`lockJobRow`), which
+ *   task changes to COMMIT. Key-share locks do not conflict with each other nor with a job
+ *   turn (`FOR NO KEY UPDATE`), but they do with `FOR UPDATE` (`lockJobRow`), which
  *   every other change of a job takes first (user actions, failure reports, requeues, lease
  *   expiry, lease-loss records). So such a change waits for the claims and completions in
  *   flight and sees their tasks; a claim that starts meanwhile waits for it and re-reads the
@@ -73,9 +78,9 @@ type Db = Kysely<Database>;
  * - A worker's own calls (work, heartbeat) start by touching its row, so they run one at a
  *   time and its slot count holds.
  * Locks are taken worker row → job rows (key share, or no key update) → task rows → limit rows
- * (sorted by name) → job rows' counter UPDATEs (sorted by id) → dependent job rows. A report
- * on one job and a claim from another can still meet two other calls in the opposite order;
- * PostgreSQL then aborts one with a deadlock error and `SqlStore` runs it again.
+ * (sorted by name) → this connection's delta rows and job turns (sorted by job id) → dependent
+ * job rows. A report on one job and a claim from another can still meet two other calls in the
+ * opposite order; PostgreSQL then aborts one with a deadlock error and `SqlStore` runs it again.
  */
 
 /** Candidate jobs fetched per round of the dispatch query. */
@@ -417,7 +422,7 @@ export async function work(
   const [worker] = await run(db, dialect, TOUCH_WORKER, [now, workerName]);
   if (!worker) throw notFound(`worker ${workerName}`);
   let running = num(worker.running as number);
-  let workerState = worker.state as string;
+  const workerState = worker.state as WorkerState;
   const cycle = new Cycle();
 
   let reportError: WorkResult['reportError'] = null;
@@ -441,22 +446,17 @@ export async function work(
   }
   await finish(db, dialect, now, cycle);
 
-  if (task && workerState !== 'rendering') {
-    await run(db, dialect, SET_WORKER_STATE, ['rendering', workerName]);
-    workerState = 'rendering';
+  // The worker state machine (`src/core/worker-state.ts`), written when it moves.
+  const step = workerAfterWork(workerState, task !== undefined, running);
+  if (step.state !== workerState) {
+    await run(db, dialect, SET_WORKER_STATE, [step.state, workerName]);
+  }
+  if (step.event) {
     await recordEvent(db, now, {
-      type: 'worker.rendering',
+      type: step.event,
       worker: workerName,
-      data: { jobId: task.jobId },
+      data: task ? { jobId: task.jobId } : {},
     });
-  }
-  if (workerState === 'stalled' || workerState === 'offline') {
-    await run(db, dialect, SET_WORKER_STATE, ['idle', workerName]);
-    workerState = 'idle';
-  }
-  if (!task && workerState !== 'idle' && running === 0) {
-    await run(db, dialect, SET_WORKER_STATE, ['idle', workerName]);
-    await recordEvent(db, now, { type: 'worker.idle', worker: workerName, data: {} });
   }
   return { reportError, task };
 }
@@ -489,21 +489,6 @@ async function applyReport(
   // Failures and hand-backs: the job's row locked first, counters and state at once.
   const task = await taskByLease(db, workerName, r.lease);
   await lockJobRow(db, dialect, task.job_id);
-  if (r.outcome === 'interrupted') {
-    // Not the task's fault nor the worker's: no error counted, its own count instead.
-    await endReportedTask(db, now, task, 'queued', {
-      interruptions: num(task.interruptions) + 1,
-    });
-    await recordEvent(db, now, {
-      type: 'task.interrupted',
-      jobId: task.job_id,
-      taskIndex: num(task.idx),
-      worker: workerName,
-      data: { interruptions: num(task.interruptions) + 1, message: r.message },
-    });
-    await settleJob(db, dialect, now, task.job_id);
-    return;
-  }
   if (r.outcome === 'handed-back') {
     await endReportedTask(db, now, task, 'queued');
     await recordEvent(db, now, {
@@ -905,7 +890,7 @@ async function recordTaskError(
   const at = { jobId: task.job_id, taskIndex: num(task.idx), worker: workerName };
   const taskErrors = num(task.error_count) + 1;
   const jobErrors = num(job.error_count) + 1;
-  const retriesLeft = taskErrors <= num(job.task_retries);
+  const retriesLeft = taskAfterAttempt('failed', taskErrors, num(job.task_retries)) === 'queued';
   // First write: refuses the report (changing nothing) if the lease is no longer current.
   await endReportedTask(db, now, task, retriesLeft ? 'queued' : 'failed', {
     error_count: taskErrors,
