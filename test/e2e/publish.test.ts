@@ -29,12 +29,6 @@ const PRODUCT = 'demo/seq010/sh010/beauty';
 describe.skipIf(!hasFfmpeg)('publishing renders as versions', () => {
   let farm: TestFarm;
   let publishRoot: string;
-  const call = <D extends Parameters<DroverClient['call']>[0]>(
-    def: D,
-    input: Parameters<DroverClient['call']>[1],
-    client: DroverClient = farm.client,
-  ) => client.call(def, input as never);
-
   const version = async (id: string): Promise<Version> =>
     (await farm.client.call(routes.getVersion, { params: { id } })).version;
   const settled = (id: string) =>
@@ -306,7 +300,7 @@ done
     const outside = join(farm.dir, 'elsewhere');
     mkdirSync(outside);
     await expect(
-      call(routes.publishFolder, { body: { folder: outside, product: 'demo/plate' } }, alice),
+      alice.call(routes.publishFolder, { body: { folder: outside, product: 'demo/plate' } }),
     ).rejects.toMatchObject({ code: 'invalid_input', field: 'folder' });
 
     const { version: published } = await alice.call(routes.publishFolder, {

@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import pino from 'pino';
 import type { FarmEvent } from '../../core/types.js';
 import { GFS_PREFIX, startLocalFarm } from '../farm/local-farm.js';
+import type { RunningManager } from '../../manager/server.js';
 import { ensureWritableDirectory } from '../../store/sqlite/writable.js';
 import { ensureDevFleets, stopAllMachines } from '../../fleet/dev-fleets.js';
 
@@ -95,6 +96,7 @@ export async function dev(o: DevOptions): Promise<void> {
       })
     : [];
   const gfsSync = manager.farm.plugins?.show('gfs-sync');
+  const publish = await configureDevPublishing(manager.farm, regions, o.syncDelay);
 
   const say = (line: string) => process.stdout.write(`${line}\n`);
   say('Drover miniature render farm');
@@ -119,6 +121,11 @@ export async function dev(o: DevOptions): Promise<void> {
       ? '  gfs-sync global: output folders are made and synced to every region before a job renders (turn it off: npx drover plugin state gfs-sync disabled)'
       : `  gfs-sync ${gfsSync?.state ?? 'not loaded'} (turn it on: npx drover plugin state gfs-sync global)`,
   );
+  if (publish) {
+    say(
+      `  publish  versions go to ${publish} (on the GFS; try --publish demo/seq010/sh010/beauty, then npx drover versions --all)`,
+    );
+  }
   if (manager.deadlineUrl) say(`  deadline ${manager.deadlineUrl}  (Deadline Web Service API)`);
   say(`  logs     ${farm.logDir}`);
   if (manager.auth) {
@@ -172,4 +179,31 @@ export async function dev(o: DevOptions): Promise<void> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+}
+
+/**
+ * Publishing on the miniature farm: versions go to `/gfs/publish` on the simulated GFS (so
+ * gfs-sync makes each version folder in one region and syncs it before the job renders); the
+ * manager reaches them through the first region's site, and the scan of a finished job waits
+ * for frames rendered elsewhere to sync there. Settings saved before (`drover plugin set
+ * publish …`) are kept. Returns the first publish root.
+ */
+async function configureDevPublishing(
+  farm: RunningManager['farm'],
+  regions: readonly string[],
+  syncDelayS: number,
+): Promise<string | undefined> {
+  const host = farm.plugins;
+  if (!host || !host.list().some((p) => p.name === 'publish')) return undefined;
+  const current = host.show('publish');
+  if (String(current.config.roots ?? '')) return String(current.config.roots).split(',')[0];
+  const root = `${GFS_PREFIX}publish`;
+  await host.configure('publish', {
+    config: {
+      roots: root,
+      managerRegion: regions[0] ?? '',
+      syncWaitSeconds: Math.min(600, Math.ceil(syncDelayS * 3) + 10),
+    },
+  });
+  return root;
 }

@@ -46,6 +46,17 @@ export const publishConfigEntries: ConfigEntry[] = [
       'The region whose path-mapping rules the manager applies to reach publish folders itself (to snapshot scenes and scan renders); blank = the paths as jobs name them.',
   },
   {
+    key: 'syncWaitSeconds',
+    type: 'integer',
+    label: 'Sync Wait (seconds)',
+    category: 'Folders',
+    default: 0,
+    min: 0,
+    max: 600,
+    description:
+      "On a global file system that syncs files between sites after a delay: how long the scan of a finished job waits (looking again every second) for frames rendered in other regions to reach the manager's region before it calls them missing. The review job then runs in the manager's region.",
+  },
+  {
     key: 'fps',
     type: 'integer',
     label: 'Review Frame Rate',
@@ -77,6 +88,7 @@ export interface PublishSettings {
   roots: string[];
   template: string;
   managerRegion: string;
+  syncWaitSeconds: number;
   fps: number;
   reviewPool: string;
   reviewGroup: string;
@@ -91,6 +103,7 @@ export function publishSettings(values: ConfigValues): PublishSettings {
     roots: parseRoots(String(values.roots ?? '')),
     template,
     managerRegion: String(values.managerRegion ?? ''),
+    syncWaitSeconds: Number(values.syncWaitSeconds ?? 0) || 0,
     fps: Number(values.fps ?? 24) || 24,
     reviewPool: String(values.reviewPool ?? ''),
     reviewGroup: String(values.reviewGroup ?? ''),

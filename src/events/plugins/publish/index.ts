@@ -54,15 +54,24 @@ export async function scanAndReview(
 ): Promise<Version> {
   const { settings, local } = await settingsOf(ctx);
   const expected = job ? parseFrameList(job.frames) : undefined;
-  let files: ListedFile[];
-  try {
-    files = await listVersionFolder(local(version.folder));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') throw err;
-    files = [];
+  const scan = async () => {
+    let files: ListedFile[];
+    try {
+      files = await listVersionFolder(local(version.folder));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') throw err;
+      files = [];
+    }
+    return scanResult(files, expected);
+  };
+  let result = await scan();
+  // Frames rendered in other regions may still be on their way to this one (syncWait).
+  const deadline = Date.now() + (job ? settings.syncWaitSeconds * 1000 : 0);
+  while (result.missingFrames.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1000));
+    result = await scan();
   }
-  const result = scanResult(files, expected);
   const incomplete = result.missingFrames.length > 0 || result.representations.length === 0;
   const sequence = reviewSequence(result.sequences);
   const review = sequence

@@ -62,7 +62,8 @@ export function reviewJobFor(
     priority: renderJob?.priority ?? 50,
     pool: settings.reviewPool || renderJob?.pool || 'none',
     group: settings.reviewGroup || renderJob?.group || 'none',
-    regions: renderJob?.regions ?? [],
+    // Where the manager saw every frame (on a GFS that syncs late, other sites may not yet).
+    regions: settings.managerRegion ? [settings.managerRegion] : (renderJob?.regions ?? []),
     dependencies: renderJob ? [renderJob.id] : [],
     eventOptIns: [PUBLISH_PLUGIN],
     taskRetries: 1,
