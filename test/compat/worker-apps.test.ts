@@ -160,6 +160,9 @@ describe('a Deadline plugin only a worker with an apps folder offers', () => {
       reason,
     );
 
+    const plugins = async () => (await deadlineCall('GET', '/api/plugins')).json<string[]>();
+    expect(await plugins()).not.toContain('MayaBatch');
+
     // A worker whose apps folder defines MayaBatch: a real program, tokens from the task's
     // frames and the job's plugin info.
     const apps = join(dir, 'apps');
@@ -188,6 +191,9 @@ describe('a Deadline plugin only a worker with an apps folder offers', () => {
     expect(readFileSync(outFile, 'utf8')).toBe(
       'render 1001-1003 /proj/sh010_lighting_v001.ma arnold\n',
     );
+    // Listed too (the manager looks at the workers at most every 2 s).
+    await until('MayaBatch in /api/plugins', async () => (await plugins()).includes('MayaBatch'));
+    expect(await plugins()).toContain('CommandLine');
     const [task] = await manager.farm.store.listTasks(mayaId, {});
     expect(task?.worker).toBe('maya-node');
     const listed = await manager.farm.store.listWorkers();

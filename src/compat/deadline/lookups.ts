@@ -158,7 +158,10 @@ export function lookupHandlers(farm: Farm): Lookups {
         .send(`v${DEADLINE_VERSION} (Drover ${VERSION})`);
     },
 
-    getPlugins: () => [...new Set([...knownApps, 'CommandScript'])].sort(),
+    // The built-in plugins, Deadline's CommandScript (run as CommandLine) and those workers
+    // online offer (`--apps-dir`).
+    getPlugins: async () =>
+      [...new Set([...knownApps, 'CommandScript', ...(await farm.pluginOffers.offered())])].sort(),
 
     postTasks: no('POST /api/tasks'),
     deleteTasks: no('DELETE /api/tasks'),
