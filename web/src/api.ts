@@ -15,6 +15,7 @@ import { routes } from '../../src/api/routes.js';
 import type { JobAction, JobChanges, JobSubmissionInput } from '../../src/core/job-spec.js';
 import type { ConfigValue, PluginState } from '../../src/core/plugin-config.js';
 import type { EventType, FarmEvent, Job, Task, Worker } from '../../src/core/types.js';
+import type { Product, Version } from '../../src/core/versions.js';
 
 export type {
   ConfigEntry,
@@ -34,6 +35,7 @@ export type {
   WorkerState,
 } from '../../src/core/types.js';
 export type { JobAction } from '../../src/core/job-spec.js';
+export type { Product, Version, VersionStatus } from '../../src/core/versions.js';
 export type { ReplicationReply, SiteReplication } from '../../src/core/api.js';
 import type { ReplicationReply } from '../../src/core/api.js';
 
@@ -195,6 +197,42 @@ export const api = {
         },
       })
     ).events,
+  listProducts: async (): Promise<Product[]> =>
+    (await call(routes.listProducts, { query: {} })).products,
+  /** Newest first; approved only unless `all`. */
+  listVersions: async (query: { product?: string; all?: boolean }): Promise<Version[]> =>
+    (
+      await call(routes.listVersions, {
+        query: { product: query.product, all: query.all ? 'true' : 'false' },
+      })
+    ).versions,
+  reviewVersion: async (
+    id: string,
+    decision: 'approve' | 'reject',
+    comment = '',
+  ): Promise<Version> =>
+    (
+      await call(decision === 'approve' ? routes.approveVersion : routes.rejectVersion, {
+        params: { id },
+        body: { comment },
+      })
+    ).version,
+  /**
+   * A version's thumbnail, review movie (H.264 MP4) or its VP9 WebM fallback, for `<img>` /
+   * `<video>` (`?token=`; `v` changes with the version, so a remade movie is not cached).
+   */
+  versionMediaUrl: (
+    id: string,
+    kind: 'thumbnail' | 'movie' | 'webm',
+    updatedAt: number,
+  ): string => {
+    const r =
+      kind === 'thumbnail'
+        ? requestOf(routes.versionThumbnail, { params: { id }, query: {} })
+        : requestOf(routes.versionMovie, { params: { id }, query: {} });
+    const format = kind === 'webm' ? '&format=webm' : '';
+    return withToken(`${r.path}?v=${Math.floor(updatedAt)}${format}`);
+  },
   /** The live event stream's address (an EventSource cannot set headers: `?token=`). */
   eventStreamUrl: (after?: number): string => {
     const r = requestOf(routes.eventStream, { query: { after } });

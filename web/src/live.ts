@@ -38,6 +38,21 @@ export const eventGroups: Record<EventType, 'job' | 'task' | 'worker' | 'farm'> 
   'worker.stalled': 'worker',
   'worker.updated': 'worker',
   'house.cleaning': 'farm',
+  'task.interrupted': 'task',
+  'fleet.changed': 'farm',
+  'fleet.decision': 'farm',
+  'fleet.launched': 'farm',
+  'fleet.draining': 'farm',
+  'fleet.terminated': 'farm',
+  'fleet.error': 'farm',
+  'fleet.paused': 'farm',
+  'version.created': 'farm',
+  'version.updated': 'farm',
+  'version.ready': 'farm',
+  'version.incomplete': 'farm',
+  'version.failed': 'farm',
+  'version.approved': 'farm',
+  'version.rejected': 'farm',
 };
 export const eventTypeList = Object.keys(eventGroups) as EventType[];
 
