@@ -70,6 +70,10 @@ program
   )
   .option('--plugins-dir <dir>', 'also load the event plugins in this folder')
   .option(
+    '--apps-dir <dir>',
+    'local workers offer the application plugins in <dir>/<Name>.json (env DROVER_APPS_DIR)',
+  )
+  .option(
     '--output-root <dir>',
     'a folder the monitor may show rendered images from (repeatable; default: the current one)',
     collect,
@@ -206,7 +210,7 @@ program
   .option('--spool-max-mb <n>', 'most log MiB kept in the spool (default 256)', int(2, 1_048_576))
   .option(
     '--apps-dir <dir>',
-    'offer the application plugins defined in <dir>/<Name>.json besides the built-in ones',
+    'offer the application plugins in <dir>/<Name>.json besides the built-in ones (env DROVER_APPS_DIR)',
   )
   .option('--log-level <level>', 'log level', 'info')
   .action((o: Parameters<typeof worker>[0]) => worker(o));

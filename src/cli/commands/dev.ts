@@ -4,6 +4,7 @@ import type { FarmEvent } from '../../core/types.js';
 import { GFS_PREFIX, startLocalFarm } from '../farm/local-farm.js';
 import type { RunningManager } from '../../manager/server.js';
 import { ensureWritableDirectory } from '../../store/sqlite/writable.js';
+import { loadExternalApps } from '../../worker/apps/external/index.js';
 import { ensureDevFleets, stopAllMachines } from '../../fleet/dev-fleets.js';
 
 export interface DevOptions {
@@ -15,6 +16,8 @@ export interface DevOptions {
   slots: number;
   syncDelay: number;
   pluginsDir?: string;
+  /** Local workers offer the application plugins defined in this folder. */
+  appsDir?: string;
   outputRoot?: string[];
   headless?: boolean;
   /** Also serve Deadline's Web Service API on this port. */
@@ -42,13 +45,6 @@ function describeEvent(e: FarmEvent): string | undefined {
       return `worker ${e.worker} stalled; its tasks were requeued`;
     case 'worker.stopped':
       return `worker ${e.worker} stopped`;
-    case 'version.created':
-    case 'version.ready':
-    case 'version.incomplete':
-    case 'version.failed':
-    case 'version.approved':
-    case 'version.rejected':
-      return `version ${String(d.product)} ${String(d.version)}: ${String(d.status)}${typeof d.error === 'string' ? ` (${d.error})` : ''}`;
     case 'fleet.launched':
       return `fleet ${String(d.fleet)} launched ${(d.machines as unknown[]).length} worker(s): ${String(d.reason)}`;
     case 'fleet.draining':
@@ -77,6 +73,13 @@ export async function dev(o: DevOptions): Promise<void> {
     .filter(Boolean);
   // Logs, the store, tokens and the simulated GFS live there: one clear line if it fails.
   ensureWritableDirectory(data);
+  if (o.appsDir !== undefined) {
+    // Checked here so a bad plugin file stops `dev` with its name; the local workers (and
+    // those a local fleet starts) inherit the environment and load it again.
+    const appsDir = resolve(o.appsDir);
+    await loadExternalApps(appsDir);
+    process.env.DROVER_APPS_DIR = appsDir;
+  }
   const logger = pino(
     { name: 'drover' },
     pino.destination({ dest: join(data, 'logs', 'manager.log'), mkdir: true, sync: false }),

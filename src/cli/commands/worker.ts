@@ -60,7 +60,8 @@ export function workerToken(
 export async function worker(o: WorkerCommandOptions): Promise<void> {
   const token = workerToken(o);
   // Loaded before anything starts: a bad plugin file stops the worker with its name.
-  const apps = appRegistry(o.appsDir !== undefined ? await loadExternalApps(o.appsDir) : []);
+  const appsDir = o.appsDir ?? (process.env.DROVER_APPS_DIR || undefined);
+  const apps = appRegistry(appsDir !== undefined ? await loadExternalApps(appsDir) : []);
   const graceful = new AbortController();
   const now = new AbortController();
   const onSignal = () => (graceful.signal.aborted ? now.abort() : graceful.abort());
