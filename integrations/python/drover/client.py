@@ -60,6 +60,13 @@ CALLS = dict(
         Call("createToken", "POST", "/tokens", ()),
         Call("listTokens", "GET", "/tokens", ()),
         Call("revokeToken", "DELETE", "/tokens/{id}", ()),
+        Call("listProducts", "GET", "/products", ("prefix", "limit")),
+        Call("listVersions", "GET", "/versions", ("product", "all", "limit", "before")),
+        Call("latestVersion", "GET", "/versions/latest", ("product",)),
+        Call("getVersion", "GET", "/versions/{id}", ()),
+        Call("approveVersion", "POST", "/versions/{id}/approve", ()),
+        Call("rejectVersion", "POST", "/versions/{id}/reject", ()),
+        Call("publishFolder", "POST", "/versions", ()),
     )
 )
 
@@ -424,6 +431,39 @@ class Client(object):
 
     def revoke_token(self, token_id):
         return self.call("revokeToken", params={"id": token_id})["token"]
+
+    # ----- products and versions (publishing) -----
+
+    def list_products(self, prefix=None, limit=None):
+        """Products (``show/seq010/sh010/lightingMain``) with their latest version numbers."""
+        return self.call("listProducts", query={"prefix": prefix, "limit": limit})["products"]
+
+    def list_versions(self, product=None, all=False, limit=None, before=None):
+        """Versions, newest first: approved only unless ``all`` (the loader's default view)."""
+        query = {"product": product, "all": bool(all), "limit": limit, "before": before}
+        return self.call("listVersions", query=query)["versions"]
+
+    def latest_version(self, product):
+        """The product's newest approved version, or None."""
+        return self.call("latestVersion", query={"product": product})["version"]
+
+    def get_version(self, version_id):
+        return self.call("getVersion", params={"id": version_id})["version"]
+
+    def approve_version(self, version_id, comment=""):
+        """Approves a version (its submitter or an admin)."""
+        body = {"comment": comment}
+        return self.call("approveVersion", params={"id": version_id}, body=body)["version"]
+
+    def reject_version(self, version_id, comment=""):
+        body = {"comment": comment}
+        return self.call("rejectVersion", params={"id": version_id}, body=body)["version"]
+
+    def publish_folder(self, folder, product, comment=""):
+        """Publishes an existing folder (inside the publish roots) as the product's next
+        version, without copying; returns the version."""
+        body = {"folder": folder, "product": product, "comment": comment}
+        return self.call("publishFolder", body=body)["version"]
 
 
 def _camel(name):

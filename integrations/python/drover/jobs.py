@@ -66,6 +66,9 @@ class JobSpec:
     event_opt_ins: Optional[List[str]] = None
     #: An absolute folder: each task's log is mirrored to ``<folder>/<jobId>_<task>.log``.
     log_directory: Optional[str] = None
+    #: Publish the render as the next version of this product
+    #: (``show/seq010/sh010/lightingMain``): it renders straight into the version's folder.
+    publish: Optional[str] = None
     #: Fields this class does not know yet, sent as given (camelCase names).
     extra_fields: Dict[str, object] = field(default_factory=dict)
 

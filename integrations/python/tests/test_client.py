@@ -4,6 +4,7 @@ import os
 import socket
 import sys
 import threading
+import time
 import unittest
 import uuid
 from urllib import request
@@ -107,6 +108,32 @@ class ClientTest(unittest.TestCase):
         self.assertNotIn(job["id"], [j["id"] for j in c.list_jobs(state="failed")])
         events = c.list_events(job=job["id"], type=["job.submitted"])
         self.assertEqual([e["type"] for e in events], ["job.submitted"])
+
+    def test_publish_a_render_as_a_version_and_approve_it(self):
+        c = self.client()
+        product = "py/seq010/sh010/beauty"
+        job = c.submit_job(
+            plugin="builtin-render",
+            plugin_info={"width": 32, "height": 18},
+            frames="1-4",
+            publish=product,
+        )
+        version_id = job["extraInfo"]["DROVER_VERSION"]
+        self.assertEqual(job["outputDirectories"], ["/gfs/publish/%s/v001" % product])
+        self.assertEqual(c.wait_for_completion(job["id"], timeout=120)["state"], "completed")
+        deadline = time.monotonic() + 120
+        version = c.get_version(version_id)
+        while version["status"] == "rendering" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            version = c.get_version(version_id)
+        self.assertEqual(version["status"], "pending review", version)
+        self.assertEqual(version["name"], "v001")
+        self.assertEqual(c.list_versions(product=product), [])
+        self.assertEqual(c.approve_version(version_id, comment="ok")["status"], "approved")
+        self.assertEqual([v["name"] for v in c.list_versions(product=product)], ["v001"])
+        self.assertEqual(c.latest_version(product)["id"], version_id)
+        names = [p["name"] for p in c.list_products(prefix="py")]
+        self.assertIn(product, names)
 
     def test_follow_a_log_while_the_task_runs(self):
         c = self.client()
