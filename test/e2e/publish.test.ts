@@ -328,4 +328,38 @@ done
     const products = (await bob.call(routes.listProducts, { query: { prefix: 'demo' } })).products;
     expect(products.map((p) => p.name)).toContain('demo/plate');
   }, 120_000);
+  it('fails a version whose job fails; a failed review job leaves pending review with its error', async () => {
+    const job = await farm.client.submitJob({
+      plugin: 'CommandLine',
+      pluginInfo: { executable: process.execPath, arguments: ['-e', 'process.exit(3)'] },
+      frames: '1',
+      taskRetries: 0,
+      jobErrorLimit: 1,
+      publish: 'demo/broken/render',
+    });
+    await untilJobState(farm.client, job.id, ['failed'], 60_000);
+    const failed = await settled(await versionOf(job.id));
+    expect(failed).toMatchObject({ name: 'v001', status: 'failed' });
+    expect(failed.error).toContain(job.id);
+
+    // Frames that are not images: the review job's ffmpeg fails on them.
+    const dir = join(publishRoot, 'incoming', 'garbage');
+    mkdirSync(dir, { recursive: true });
+    for (let f = 1; f <= 3; f++) writeFileSync(join(dir, `junk.${f}.png`), 'not a png');
+    const { version } = await farm.client.call(routes.publishFolder, {
+      body: { folder: dir, product: 'demo/broken/review' },
+    });
+    expect(version.reviewJobId).not.toBeNull();
+    await untilJobState(farm.client, version.reviewJobId!, ['failed'], 90_000);
+    const v = await until(
+      'the version to show its review error',
+      async () => {
+        const x = await farm.client.call(routes.getVersion, { params: { id: version.id } });
+        return x.version.status === 'pending review' ? x.version : undefined;
+      },
+      30_000,
+    );
+    expect(v.error).toMatch(/review job .* failed/);
+    expect(v.movie).toBeNull();
+  }, 180_000);
 });

@@ -45,6 +45,13 @@ function describeEvent(e: FarmEvent): string | undefined {
       return `worker ${e.worker} stalled; its tasks were requeued`;
     case 'worker.stopped':
       return `worker ${e.worker} stopped`;
+    case 'version.created':
+    case 'version.ready':
+    case 'version.incomplete':
+    case 'version.failed':
+    case 'version.approved':
+    case 'version.rejected':
+      return `version ${String(d.product)} ${String(d.version)}: ${String(d.status)}${typeof d.error === 'string' ? ` (${d.error})` : ''}`;
     case 'fleet.launched':
       return `fleet ${String(d.fleet)} launched ${(d.machines as unknown[]).length} worker(s): ${String(d.reason)}`;
     case 'fleet.draining':
