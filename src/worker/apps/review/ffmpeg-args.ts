@@ -80,24 +80,44 @@ export function burnInFilters(burnIn: BurnIn, firstFrame: number): string[] {
   ];
 }
 
-function inputArgs(settings: ReviewSettings, start: number): string[] {
+/**
+ * Where ffmpeg reads the frames: the printf path and the number of `firstFrame` in it. By
+ * default the frames themselves; `run-review.ts` passes a folder of links instead when the
+ * sequence has holes (see `linkFrames`).
+ */
+export interface FrameSource {
+  path: string;
+  /** The file number ffmpeg starts at for `firstFrame`. */
+  start: number;
+}
+
+export function frameSource(settings: ReviewSettings): FrameSource {
+  return { path: ffmpegInputPattern(settings), start: settings.firstFrame };
+}
+
+function inputArgs(settings: ReviewSettings, source: FrameSource, offset: number): string[] {
   return [
     '-f',
     'image2',
     '-framerate',
     String(settings.fps),
     '-start_number',
-    String(start),
+    String(source.start + offset),
     '-i',
-    `file:${ffmpegInputPattern(settings)}`,
+    `file:${source.path}`,
   ];
 }
 
 /** The thumbnail: one frame (the middle one, chosen by the caller), scaled, as JPEG. */
-export function thumbnailArgs(settings: ReviewSettings, frame: number, output: string): string[] {
+export function thumbnailArgs(
+  settings: ReviewSettings,
+  frame: number,
+  output: string,
+  source: FrameSource = frameSource(settings),
+): string[] {
   return [
     ...COMMON,
-    ...inputArgs(settings, frame),
+    ...inputArgs(settings, source, frame - settings.firstFrame),
     '-frames:v',
     '1',
     '-vf',
@@ -125,6 +145,7 @@ export function movieArgs(
   kind: MovieKind,
   output: string,
   burnIn: BurnIn | undefined,
+  source: FrameSource = frameSource(settings),
 ): string[] {
   const count = settings.lastFrame - settings.firstFrame + 1;
   const filters = [scaleFilter(settings.maxWidth)];
@@ -163,7 +184,7 @@ export function movieArgs(
         ];
   return [
     ...COMMON,
-    ...inputArgs(settings, settings.firstFrame),
+    ...inputArgs(settings, source, 0),
     '-frames:v',
     String(count),
     '-vf',

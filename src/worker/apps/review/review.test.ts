@@ -247,8 +247,26 @@ describe.skipIf(!hasFfmpeg)('runReview with real ffmpeg', () => {
     expect(bytes.indexOf('moov')).toBeLessThan(bytes.indexOf('mdat'));
   });
 
-  it('stops at a missing frame, warns about missing and empty frames, and still makes media', async () => {
+  /** Each movie frame's mean grey level (the movie decoded by ffmpeg to 8-bit grey). */
+  async function meanGreys(movie: string, width: number, height: number): Promise<number[]> {
+    const { stdout } = await run(
+      FFMPEG,
+      ['-v', 'error', '-i', movie, '-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1'],
+      { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 },
+    );
+    const size = width * height;
+    const means: number[] = [];
+    for (let o = 0; o + size <= stdout.length; o += size) {
+      let sum = 0;
+      for (let i = o; i < o + size; i++) sum += stdout[i]!;
+      means.push(Math.round(sum / size));
+    }
+    return means;
+  }
+
+  it('holds the frame before a missing or empty one, so the movie has every frame', async () => {
     const dir = join(root, 'gappy');
+    // Frames 1-4 and 6 with greys 40, 47, 54, 61, 68; 5 and 8 missing, 7 empty.
     await writeFrames(dir, [1, 2, 3, 4, 6], (f) => `b.${String(f).padStart(4, '0')}.png`);
     await writeFile(join(dir, 'b.0007.png'), '');
     const { code, lines, result } = await review({
@@ -263,20 +281,57 @@ describe.skipIf(!hasFfmpeg)('runReview with real ffmpeg', () => {
     expect(code, lines.join('\n')).toBe(0);
     expect(lines).toContain('Warning: 2 frames missing: 5,8');
     expect(lines).toContain('Warning: 1 frames empty: 7');
-    expect(result).toMatchObject({ missing: [5, 8], empty: [7], burnIn: false, webm: null });
+    expect(result).toMatchObject({ frames: 8, missing: [5, 8], empty: [7], webm: null });
+    const mp4 = await probe(result!.mp4);
+    expect(mp4.frames).toBe(8);
+    const greys = await meanGreys(result!.mp4, mp4.width, mp4.height);
+    const expected = [40, 47, 54, 61, 61, 68, 68, 68];
+    expect(greys).toHaveLength(8);
+    greys.forEach((g, i) =>
+      expect(Math.abs(g - expected[i]!), `frame ${i + 1}: ${g}`).toBeLessThanOrEqual(3),
+    );
+  });
+
+  it('starts with the first rendered frame when the first frames are missing', async () => {
+    const { code, lines, result } = await review({
+      firstFrame: 995,
+      lastFrame: 1004,
+      outputDirectory: join(root, 'lead'),
+      webm: false,
+    });
+    expect(code, lines.join('\n')).toBe(0);
+    expect(result).toMatchObject({ frames: 10, missing: [995, 996, 997, 998, 999, 1000] });
+    expect((await probe(result!.mp4)).frames).toBe(10);
+  });
+
+  it('reads negative frames (printf width includes the sign)', async () => {
+    const dir = join(root, 'negative');
+    await writeFrames(
+      dir,
+      [-2, -1, 0, 1],
+      (f) => `n.${f < 0 ? '-' + String(-f).padStart(3, '0') : String(f).padStart(4, '0')}.png`,
+    );
+    const { code, lines, result } = await review({
+      inputDirectory: dir,
+      inputPattern: 'n.####.png',
+      firstFrame: -2,
+      lastFrame: 1,
+      outputDirectory: join(root, 'negative-out'),
+      webm: false,
+    });
+    expect(code, lines.join('\n')).toBe(0);
+    expect(result).toMatchObject({ frames: 4, missing: [], empty: [] });
     expect((await probe(result!.mp4)).frames).toBe(4);
   });
 
-  it('fails naming the frames when the first frame is missing, leaving no output', async () => {
+  it('fails naming the frames when none was rendered, leaving no output', async () => {
     const { code, lines } = await review({
-      firstFrame: 990,
-      lastFrame: 1002,
+      firstFrame: 1,
+      lastFrame: 5,
       outputDirectory: join(root, 'none'),
     });
     expect(code).toBe(1);
-    expect(lines.at(-1)).toMatch(
-      /^Error: the first frame 990 is missing or empty \(.*beauty\.####\.png\)$/,
-    );
+    expect(lines.at(-1)).toMatch(/^Error: no rendered frame from 1 to 5 \(.*beauty\.####\.png\)$/);
     expect(existsSync(join(root, 'none', 'review.mp4'))).toBe(false);
   });
 

@@ -1,5 +1,15 @@
 import { spawn } from 'node:child_process';
-import { access, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  access,
+  mkdir,
+  mkdtemp,
+  readdir,
+  rename,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ReviewSettings } from '../../../core/app-settings.js';
@@ -13,7 +23,9 @@ import {
 } from '../../../core/sequences.js';
 import {
   type BurnIn,
+  type FrameSource,
   type MovieKind,
+  frameSource,
   isFilterSafePath,
   movieArgs,
   reviewOutputs,
@@ -28,7 +40,7 @@ export interface ReviewResult {
   mp4: string;
   /** null when the WebM was turned off. */
   webm: string | null;
-  /** Frames in the movies (fewer than asked when a frame is missing: image2 stops there). */
+  /** Frames in the movies: every frame asked for (a missing one shows the frame before it). */
   frames: number;
   /** Expected frames with no file or an empty one. */
   missing: number[];
@@ -179,9 +191,9 @@ async function makeReview(
     );
   }
   const present = files.filter((m) => m.size > 0);
-  if (check.missing.includes(settings.firstFrame) || check.empty.includes(settings.firstFrame)) {
+  if (present.length === 0) {
     throw new Error(
-      `the first frame ${settings.firstFrame} is missing or empty (${join(settings.inputDirectory, settings.inputPattern)})`,
+      `no rendered frame from ${settings.firstFrame} to ${settings.lastFrame} (${join(settings.inputDirectory, settings.inputPattern)})`,
     );
   }
   const middle = settings.firstFrame + Math.floor((settings.lastFrame - settings.firstFrame) / 2);
@@ -206,11 +218,19 @@ async function makeReview(
   try {
     const burnIn = await prepareBurnIn(settings, options, temp);
 
+    const holes = check.missing.length > 0 || check.empty.length > 0;
+    // image2 cannot start at a negative file number either: links number from 0.
+    const source =
+      holes || settings.firstFrame < 0
+        ? await linkFrames(settings, present, join(temp, 'frames'), pattern.tail)
+        : frameSource(settings);
+    if (holes) print('Missing and empty frames show the frame before them in the movies');
+
     print(`Making the thumbnail from frame ${thumbFrame}`);
     const partialThumb = outputs.partial(outputs.thumbnail);
     await runFfmpeg(
       options.ffmpeg,
-      thumbnailArgs(settings, thumbFrame, partialThumb),
+      thumbnailArgs(settings, thumbFrame, partialThumb, source),
       outputs.thumbnail,
       print,
       () => undefined,
@@ -225,7 +245,7 @@ async function makeReview(
       const partial = outputs.partial(output);
       frames = await runFfmpeg(
         options.ffmpeg,
-        movieArgs(settings, kind, partial, burnIn),
+        movieArgs(settings, kind, partial, burnIn, source),
         output,
         print,
         (n) => progress(5 + share * i + (share * Math.min(n, total)) / total),
@@ -248,6 +268,31 @@ async function makeReview(
       if (path) await rm(outputs.partial(path), { force: true });
     }
   }
+}
+
+/**
+ * A sequence with holes, as ffmpeg can read it: image2 stops at the first missing file, so
+ * a folder of links numbered 0…N-1, one per frame from first to last, each to that frame's
+ * file or, for a missing or empty frame, to the nearest rendered frame before it (the first
+ * rendered one for leading holes). The burn-in's frame number stays the real one.
+ */
+async function linkFrames(
+  settings: ReviewSettings,
+  present: readonly { frame: number; name: string }[],
+  dir: string,
+  tail: string,
+): Promise<FrameSource> {
+  await mkdir(dir);
+  const frameDir = join(settings.inputDirectory, dirname(settings.inputPattern));
+  const ext = /\.[A-Za-z0-9]{1,16}$/.exec(tail)?.[0] ?? '';
+  const byFrame = new Map(present.map((m) => [m.frame, m.name]));
+  let last = byFrame.get(settings.firstFrame) ?? present[0]!.name;
+  for (let f = settings.firstFrame; f <= settings.lastFrame; f++) {
+    last = byFrame.get(f) ?? last;
+    const index = String(f - settings.firstFrame).padStart(6, '0');
+    await symlink(join(frameDir, last), join(dir, `f${index}${ext}`));
+  }
+  return { path: join(dir, `f%06d${ext}`), start: 0 };
 }
 
 /** The burn-in's font and text file, or undefined (with a warning) when it cannot be made. */
