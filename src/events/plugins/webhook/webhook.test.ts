@@ -310,6 +310,28 @@ describe('webhook plugin in the event plugin host', () => {
     expect(h.show('webhook').config.secret).toBe('********');
   });
 
+  it('posts version events with the default event types', async () => {
+    const s = await server();
+    const h = await startHost();
+    await h.configure('webhook', { state: 'global', config: { urls: s.url.href } });
+    await submit('not sent'); // job.submitted is not among the defaults
+    const version = await store.versions.create({
+      product: 'demo/seq010/sh010/beauty',
+      submittedBy: 'ana',
+      comment: 'first light',
+      folderOf: (n) => join(dir, 'publish', `v${String(n).padStart(3, '0')}`),
+    });
+    await store.versions.update(version.id, { status: 'pending review' }, 'version.ready');
+    await until(() => s.received.length >= 2);
+    const bodies = s.received.map((r) => JSON.parse(r.body) as { type: string; data: object });
+    expect(bodies.map((b) => b.type)).toEqual(['version.created', 'version.ready']);
+    expect(s.received.map((r) => r.headers['x-drover-event'])).toEqual([
+      'version.created',
+      'version.ready',
+    ]);
+    expect(JSON.stringify(bodies[0]!.data)).toContain('demo/seq010/sh010/beauty');
+  });
+
   it('posts only opted-in jobs when opt-in', async () => {
     const s = await server();
     const h = await startHost();
