@@ -203,6 +203,23 @@ describe('a Deadline plugin only a worker with an apps folder offers', () => {
     });
   }, 90_000);
 
+  it('refuses a registration whose plugin list is malformed or too long, naming the field', async () => {
+    const worker = new DroverClient({ url: manager.url, token: workerToken });
+    const reg = { name: 'odd-node', capabilities: { cpus: 1, memoryMb: 1, os: 'linux' } };
+    for (const [apps, field] of [
+      [['MayaBatch', 'Maya Batch'], 'apps.1'],
+      [['../x'], 'apps.0'],
+      [Array.from({ length: 257 }, (_, i) => `P${i}`), 'apps'],
+    ] as const) {
+      const error = await worker.registerWorker({ ...reg, apps: [...apps] }).then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; field?: string },
+      );
+      expect(error).toMatchObject({ code: 'invalid_input', field });
+    }
+    expect((await manager.farm.store.listWorkers()).map((w) => w.name)).not.toContain('odd-node');
+  });
+
   it('a worker whose apps folder holds a bad file does not start, naming the file and field', async () => {
     const apps = join(dir, 'bad-apps');
     mkdirSync(apps);
