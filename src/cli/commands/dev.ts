@@ -201,9 +201,9 @@ export async function dev(o: DevOptions): Promise<void> {
 /**
  * Publishing on the miniature farm: versions go to `/gfs/publish` on the simulated GFS (so
  * gfs-sync makes each version folder in one region and syncs it before the job renders); the
- * manager reaches them through the first region's site, and the scan of a finished job waits
- * for frames rendered elsewhere to sync there. Settings saved before (`drover plugin set
- * publish …`) are kept. Returns the first publish root.
+ * manager reaches them through the first region's site (where gfs-sync's folder jobs then
+ * run too), and the scan of a finished job waits for frames rendered elsewhere to sync there.
+ * Settings saved before (`drover plugin set publish …`) are kept. Returns the first root.
  */
 async function configureDevPublishing(
   farm: RunningManager['farm'],
@@ -215,6 +215,14 @@ async function configureDevPublishing(
   const current = host.show('publish');
   if (String(current.config.roots ?? '')) return String(current.config.roots).split(',')[0];
   const root = `${GFS_PREFIX}publish`;
+  // The manager makes a version folder itself when it snapshots a scene into it, at the first
+  // region's site: the folder job must run there too, or another region would make the same
+  // folder before the first one synced (the race gfs-sync exists for).
+  if (regions[0] && host.list().some((p) => p.name === 'gfs-sync')) {
+    if (!String(host.show('gfs-sync').config.region ?? '')) {
+      await host.configure('gfs-sync', { config: { region: regions[0] } });
+    }
+  }
   await host.configure('publish', {
     config: {
       roots: root,
