@@ -2,6 +2,7 @@ import { windowMs, type BenchConfig } from '../lib/config.js';
 import { benchStore, startFarm } from '../lib/farm.js';
 import { submitJob } from '../lib/manager.js';
 import { checkQuality, type QualityJob } from '../lib/quality.js';
+import { waitSampler } from '../lib/postgres.js';
 import { note, percentile, type Row } from '../lib/report.js';
 import { runSwarm } from '../lib/swarm-control.js';
 
@@ -91,6 +92,8 @@ export async function httpDispatch(
         });
       }
       await store.analyze();
+      // PostgreSQL: what the managers' connections wait for, over the swarm's whole run.
+      const sampler = store.kind === 'postgres' ? await waitSampler(store.location) : undefined;
       const result = await runSwarm(
         {
           mode: 'dispatch',
@@ -106,6 +109,7 @@ export async function httpDispatch(
         },
         c.swarmProcesses,
       );
+      const waits = await sampler?.stop();
       const big = await farm.first.admin.call<{ job: { counts: { queued: number } } }>(
         'GET',
         `/api/v1/jobs/${jobs[3]!.id}`,
@@ -130,6 +134,16 @@ export async function httpDispatch(
         },
       );
       if (result.errors > 0) rows.push({ ...at, metric: 'errors', value: result.errors, unit: '' });
+      if (waits && waits.active > 0) {
+        const pct = (n: number) => (100 * n) / waits.active;
+        note(
+          `${label}: ${waits.active} active samples, ${waits.lock} on a lock, ${waits.wal} on WAL`,
+        );
+        rows.push(
+          { ...at, metric: 'active connections on a lock', value: pct(waits.lock), unit: '%' },
+          { ...at, metric: 'active connections on WAL', value: pct(waits.wal), unit: '%' },
+        );
+      }
       note(`${SCENARIO} ${label}: ${rate.toFixed(0)} cycles/s`);
     } finally {
       await farm.stop();
