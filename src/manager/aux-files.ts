@@ -393,12 +393,16 @@ export async function fetchAuxFileChunk(
   index: number,
   offset: number,
 ): Promise<{ name: string; size: number; offset: number; content: string }> {
-  const files = storeOf(farm);
   const w = await farm.store.fetchWorker(worker);
   if (!w) throw new DroverError('not_found', `worker ${worker} not found`);
+  // Not 403: the token may act as this worker; the worker has nothing to fetch for this job.
   if (!w.runningTasks.some((t) => t.startsWith(`${jobId}:`))) {
-    throw new DroverError('forbidden', `worker ${worker} holds no task of job ${jobId}`);
+    throw new DroverError(
+      'not_found',
+      `no auxiliary files for worker ${worker}: it holds no task of job ${jobId}`,
+    );
   }
+  const files = storeOf(farm);
   const job = await farm.store.fetchJob(jobId);
   const ref = job ? auxRefsOf(job.environment)[index] : undefined;
   if (ref === undefined) {

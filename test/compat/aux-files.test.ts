@@ -351,7 +351,7 @@ describe('deadlinecommand and the native upload', () => {
     await untilDone(id);
     const url = `${manager.url}/api/v1/workers/aux-w1/aux-files/${id}/0`;
     const asWorker = await call('GET', url, undefined, `Bearer ${workerToken}`);
-    expect(asWorker.status, asWorker.text).toBe(403);
+    expect(asWorker.status, asWorker.text).toBe(404);
     expect(asWorker.text).toMatch(/holds no task/);
     const asUser = await call('GET', url, undefined, `Bearer ${artistToken}`);
     expect(asUser.status).toBe(403);

@@ -86,6 +86,10 @@ function samples(): Record<RouteName, { params?: unknown; query?: unknown; body?
     reportTask: { params: { name: 'w-alice' }, body: { lease: 'gone', outcome: 'completed' } },
     appendLogs: { params: { name: 'w-alice' }, body: { lease: 'gone', chunks: [] } },
     workerStopped: { params: { name: 'w-alice' }, body: {} },
+    // The worker holds no task of the job: a 404 after the access check.
+    fetchAuxFile: { params: { name: 'w-alice', job: jobId, index: 0 } },
+    // Not base64: refused after the access check.
+    uploadAuxFile: { body: { name: 'scene.ma', content: '***' } },
     listPlugins: {},
     getPlugin: { params: { name: 'gfs-sync' } },
     configurePlugin: { params: { name: 'gfs-sync' }, body: {} },

@@ -8,7 +8,9 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { overHttp, type HttpAnswer } from '../farm.js';
+import { buildDeadlineApp } from '../../src/compat/deadline/server.js';
 import { buildApp } from '../../src/manager/app.js';
+import { AuxFileStore } from '../../src/manager/aux-files.js';
 import { Authenticator, ensureAdminToken } from '../../src/manager/auth.js';
 import { defaultManagerSettings } from '../../src/manager/config.js';
 import { Farm } from '../../src/manager/farm.js';
@@ -77,6 +79,16 @@ export interface HostileFarm {
     payload?: string,
     contentType?: string,
     over?: 'inject' | 'http',
+  ): Promise<Answer>;
+  /**
+   * The same, to the Deadline Web Service over the same store (Basic auth as admin): never a
+   * 5xx; a refusal is a non-empty text and leaves the store exactly as it was.
+   */
+  sendDeadline(
+    method: string,
+    url: string,
+    payload?: string,
+    contentType?: string,
   ): Promise<Answer>;
 }
 
@@ -153,7 +165,10 @@ async function startHostileFarm(
   const host = new PluginHost({ store, plugins: [gfsSyncPlugin], log: quiet });
   await host.start();
   farm.plugins = host;
+  farm.auxFiles = new AuxFileStore(join(dir, 'aux-files'), [dir, '/proc', '/sys', '/dev']);
   const app = buildApp(farm, quiet, { auth });
+  const deadline = buildDeadlineApp(farm, quiet, { access: auth, allowedHosts: [] });
+  await deadline.ready();
   const base = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
   const job = await app.inject({
     method: 'POST',
@@ -209,7 +224,33 @@ async function startHostileFarm(
       }
       return res;
     },
+    async sendDeadline(method, url, payload, contentType = 'application/json') {
+      self.tried++;
+      await store.latestEventSeq();
+      const before = await snapshot();
+      const res = await deadline.inject({
+        method: method as 'POST',
+        url,
+        headers: {
+          authorization: `Basic ${Buffer.from(`admin:${admin}`).toString('base64')}`,
+          ...(payload !== undefined ? { 'content-type': contentType } : {}),
+        },
+        ...(payload !== undefined ? { payload } : {}),
+      });
+      const where = `${storeKind}: Deadline ${method} ${url.slice(0, 200)} → ${res.statusCode}: ${res.body.slice(0, 300)}`;
+      // 501 is Deadline's own answer for what it (or Drover) does not support.
+      if (res.statusCode !== 501) expect(res.statusCode, where).toBeLessThan(500);
+      if (res.statusCode >= 400) {
+        expect(res.headers['content-type'], where).toMatch(/^text\/plain/);
+        expect(res.body.length, where).toBeGreaterThan(0);
+        expect(await snapshot(), `${where}: changed the store although it was refused`).toBe(
+          before,
+        );
+      }
+      return res;
+    },
     async stop() {
+      await deadline.close();
       await app.close();
       await host.stop();
       await store.close();

@@ -119,6 +119,54 @@ const endpoints: Array<{
   { method: 'POST', url: () => '/api/v1/paths', valid: { prefix: '/gfs/', replacement: '/mnt/' } },
   { method: 'POST', url: () => '/api/v1/paths/map', valid: { path: '/gfs/a', region: 'r' } },
   { method: 'POST', url: () => '/api/v1/tokens', valid: { name: 'n', role: 'user' } },
+  { method: 'POST', url: () => '/api/v1/aux-files', valid: { name: 'scene.ma', content: 'aGk=' } },
+];
+
+/** Deadline's Web Service: the routes that read a body (refusals are texts, not JSON). */
+const deadlineEndpoints: Array<{
+  method: 'POST' | 'PUT';
+  url: string;
+  valid: (jobId: string) => Record<string, unknown>;
+}> = [
+  {
+    method: 'POST',
+    url: '/api/jobs',
+    valid: () => ({
+      JobInfo: { Plugin: 'CommandLine', Frames: '1-3', Priority: 50, Whitelist: '' },
+      PluginInfo: { Executable: '/bin/true', Arguments: '<AUXFILE0>' },
+      AuxFiles: [],
+    }),
+  },
+  {
+    method: 'POST',
+    url: '/api/jobs',
+    valid: () => ({
+      Jobs: [{ JobInfo: { Plugin: 'CommandLine' }, PluginInfo: { Executable: '/bin/true' } }],
+      Dependent: 'true',
+    }),
+  },
+  { method: 'PUT', url: '/api/jobs', valid: (JobID) => ({ Command: 'suspend', JobID }) },
+  {
+    method: 'PUT',
+    url: '/api/jobs',
+    valid: (JobID) => ({ Command: 'save', JobID, Job: { Props: { Pri: 40, Name: 'n' } } }),
+  },
+  {
+    method: 'PUT',
+    url: '/api/jobs',
+    valid: (JobID) => ({ Command: 'setjobmachinelimit', JobID, Limit: 2, SlaveList: 'w1' }),
+  },
+  {
+    method: 'PUT',
+    url: '/api/tasks',
+    valid: (JobID) => ({ Command: 'complete', JobID, TaskList: [0] }),
+  },
+  {
+    method: 'PUT',
+    url: '/api/limitgroups',
+    valid: () => ({ Command: 'set', Name: 'l', Limit: 2 }),
+  },
+  { method: 'POST', url: '/api/mappedpaths', valid: () => ({ OS: 'Linux', Paths: ['/gfs/a'] }) },
 ];
 
 await onEachStore('hostile input', (farm, runs) => {
@@ -152,6 +200,60 @@ await onEachStore('hostile input', (farm, runs) => {
       );
     });
   }
+
+  for (const e of deadlineEndpoints) {
+    it(`Deadline ${e.method} ${e.url} (${Object.keys(e.valid('id')).join(',')}): hostile bodies never break the Web Service`, async () => {
+      const f = farm();
+      const valid = e.valid(f.jobId);
+      const taint = taintLeaf(valid);
+      const bodies = fc.oneof(
+        anyJson,
+        deep,
+        mutate(valid),
+        taint ? taint.map((t) => t.body) : deep,
+      );
+      await fc.assert(
+        fc.asyncProperty(bodies, async (body) => {
+          await f.sendDeadline(e.method, e.url, JSON.stringify(body));
+        }),
+        { numRuns: runs },
+      );
+    });
+  }
+
+  it('Deadline: malformed bodies, any content type, and hostile query strings never break the Web Service', async () => {
+    const f = farm();
+    const value = fc.oneof(
+      nasty.map(encodeSegment).filter((q) => q.length <= 1000),
+      fc.constantFrom('%00', 'a%00b', '%ZZ', 'true', ',,,', '0'),
+    );
+    const query = (q: string) =>
+      fc.constantFrom(
+        `/api/jobs?JobID=${q}`,
+        `/api/jobs?States=${q}&IdOnly=${q}`,
+        `/api/jobs?JobID=${q}&Details=true`,
+        `/api/tasks?JobID=${q}&TaskID=${q}`,
+        `/api/jobreports?JobID=${q}&Data=${q}`,
+        `/api/taskreports?JobID=${q}&TaskID=${q}&Data=${q}`,
+        `/api/limitgroups?Names=${q}`,
+        `/api/slaves?Data=${q}&Name=${q}`,
+        `/api/users?Name=${q}`,
+        `/api/repository?Version=${q}`,
+      );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.string({ unit: 'binary', maxLength: 200 }),
+        fc.constantFrom(...deadlineEndpoints),
+        value.chain((q) => fc.tuple(fc.constant(q), query(q))),
+        async (raw, e, [q, url]) => {
+          await f.sendDeadline(e.method, e.url, raw, 'text/plain');
+          await f.sendDeadline('GET', url);
+          if (q.length % 7 === 0) await f.sendDeadline('DELETE', `/api/jobs?JobID=${q}`);
+        },
+      ),
+      { numRuns: runs },
+    );
+  });
 
   it('refuses malformed JSON and wrong content types without a 5xx', async () => {
     const f = farm();

@@ -4,6 +4,7 @@ import { DroverError, invalid, notFound } from '../../core/errors.js';
 import type { Job, Task } from '../../core/types.js';
 import type { Store } from '../../store/contract.js';
 import { MAX_PAGE } from '../../store/contract.js';
+import { isCleanText } from '../../core/text.js';
 import { listOf } from './job-info.js';
 
 /** What the Web Service's handlers share: Deadline's reply styles, body reading, job access. */
@@ -46,7 +47,13 @@ export function idsOf(value: unknown, key: string): string[] {
   const ids = listOf(value, key);
   if (!ids) throw invalid(key, 'is required');
   if (ids.length > 1000) throw invalid(key, 'at most 1000 ids');
+  for (const id of ids) checkId(id, key);
   return ids;
+}
+
+/** A job id as a store can look it up (PostgreSQL refuses NUL in a query with a 500). */
+function checkId(id: string, key: string): void {
+  if (id.length > 64 || !isCleanText(id)) throw invalid(key, 'must be a job id');
 }
 
 export async function allPages<T>(
@@ -67,6 +74,7 @@ export function jobAccess(store: Store) {
   return {
     /** The job, when the principal may act on it: a user token only on its own jobs. */
     ownJob: async (id: string, principal: Principal | undefined): Promise<Job> => {
+      checkId(id, 'JobID');
       const job = await store.fetchJob(id);
       if (!job || job.state === 'deleted') throw notFound(`job ${id}`);
       if (principal && principal.role !== 'admin' && job.user !== principal.name) {
@@ -80,6 +88,7 @@ export function jobAccess(store: Store) {
 
     /** The job, for reading (deleted jobs too). */
     readJob: async (id: string): Promise<Job> => {
+      checkId(id, 'JobID');
       const job = await store.fetchJob(id);
       if (!job) throw notFound(`job ${id}`);
       return job;

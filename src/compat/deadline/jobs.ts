@@ -205,7 +205,8 @@ export function jobHandlers(
         jobs = await listAll(['deleted'], true);
       } else if (query.States !== undefined) {
         const states = (listOf(query.States, 'States') ?? []).flatMap((name) => {
-          const s = statesByName[name.toLowerCase()];
+          const key = name.toLowerCase();
+          const s = Object.hasOwn(statesByName, key) ? statesByName[key] : undefined;
           if (!s)
             throw invalid(
               'States',

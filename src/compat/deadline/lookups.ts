@@ -1,5 +1,6 @@
 import { knownApps } from '../../core/app-settings.js';
 import { invalid } from '../../core/errors.js';
+import { isCleanText } from '../../core/text.js';
 import { mapPath, mappingOses, rulesFor } from '../../core/path-mapping.js';
 import type { Worker } from '../../core/types.js';
 import type { Farm } from '../../manager/farm.js';
@@ -85,9 +86,14 @@ export function lookupHandlers(farm: Farm): Lookups {
       const b = bodyOf(body);
       const command = typeof b.Command === 'string' ? b.Command.toLowerCase() : '';
       if (command === '') throw invalid('Command', 'is required');
-      if (command !== 'set') return notSupported(reply, `the limit command ${command}`);
+      if (command === 'save' || command === 'reset') {
+        return notSupported(reply, `the limit command ${command}`);
+      }
+      if (command !== 'set') throw invalid('Command', 'must be set, save or reset');
       const name = typeof b.Name === 'string' ? b.Name.trim() : '';
-      if (!/^[^\s,]{1,128}$/.test(name)) throw invalid('Name', 'must be a limit name');
+      if (!/^[^\s,]{1,128}$/.test(name) || !isCleanText(name)) {
+        throw invalid('Name', 'must be a limit name');
+      }
       const max = Number(b.Limit ?? 1);
       if (!Number.isInteger(max) || max < 0 || max > 1_000_000)
         throw invalid('Limit', 'must be a whole number from 0 to 1000000');
