@@ -3,6 +3,11 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { routes } from '../api/routes.js';
 import { DroverClient } from '../client/index.js';
+import {
+  spotNoticeFromEnv,
+  watchSpotNotice,
+  type SpotNoticeOptions,
+} from '../fleet/spot-notice.js';
 import { DroverError, isTemporary } from '../core/errors.js';
 import type { TaskAssignment, WorkerCapabilities } from '../core/types.js';
 import type { TaskReportInput, WorkerRegistrationInput } from '../core/worker-protocol.js';
@@ -60,6 +65,12 @@ export interface WorkerOptions {
    * running tasks back as `interrupted` (requeued at once, no error counted) and stops.
    */
   interruptSignal?: AbortSignal;
+  /**
+   * Watch EC2's instance metadata for a spot interruption notice, which interrupts the worker
+   * like `interruptSignal` (`src/fleet/spot-notice.ts`). Default: on when the environment says
+   * so (`DROVER_MACHINE_NOTICE=ec2`, set by the ec2 fleet provider's user data); `false`: off.
+   */
+  spotNotice?: Pick<SpotNoticeOptions, 'endpoint' | 'intervalMs'> | false;
   /** How long a graceful stop waits for running tasks before handing them back (30 s). */
   drainTimeoutMs?: number;
   /** Long-poll wait of a claim (20 s; the manager's maximum is 30 s). */
@@ -233,7 +244,10 @@ export class WorkerAgent {
   interrupt(): void {
     if (this.#interrupted) return;
     this.#interrupted = true;
-    this.#log.warn({ running: this.#running.size }, 'the machine is going away: handing tasks back');
+    this.#log.warn(
+      { running: this.#running.size },
+      'the machine is going away: handing tasks back',
+    );
     this.stopNow();
   }
 
@@ -253,6 +267,17 @@ export class WorkerAgent {
     const onInterrupt = () => this.interrupt();
     this.#o.interruptSignal?.addEventListener('abort', onInterrupt, { once: true });
     if (this.#o.interruptSignal?.aborted) this.interrupt();
+    const spot = this.#o.spotNotice ?? spotNoticeFromEnv(process.env);
+    const spotWatcher = spot
+      ? watchSpotNotice({
+          ...spot,
+          onNotice: (notice) => {
+            this.#log.warn(notice, 'EC2 spot interruption notice');
+            this.interrupt();
+          },
+          onError: (err) => this.#log.warn({ err }, 'cannot read the spot notice (will retry)'),
+        })
+      : undefined;
     signal?.addEventListener('abort', onStop, { once: true });
     stopNowSignal?.addEventListener('abort', onStopNow, { once: true });
     if (signal?.aborted) this.stop();
@@ -293,6 +318,7 @@ export class WorkerAgent {
       signal?.removeEventListener('abort', onStop);
       stopNowSignal?.removeEventListener('abort', onStopNow);
       this.#o.interruptSignal?.removeEventListener('abort', onInterrupt);
+      spotWatcher?.stop();
     }
   }
 

@@ -24,8 +24,8 @@ function livePids(data: string): number[] {
   for (const f of files) {
     const { pid } = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { pid: number };
     try {
-      process.kill(pid, 0);
-      pids.push(pid);
+      // A zombie (exited, about to be reaped) has an empty command line.
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8') !== '') pids.push(pid);
     } catch {
       // gone
     }
