@@ -3,6 +3,7 @@ import { VERSION } from '../manager/version.js';
 import { dbBackup, dbMigrate, dbStatus } from './commands/db.js';
 import { tokenCreate, tokenList, tokenRevoke } from './commands/tokens.js';
 import { demoRace, gfsSim } from './commands/demo.js';
+import { demoAutoscale } from './commands/demo-autoscale.js';
 import { dev } from './commands/dev.js';
 import { job, jobAction, jobs, tasks } from './commands/jobs.js';
 import { log } from './commands/log.js';
@@ -438,6 +439,17 @@ demoCmd
   .option('--keep', 'keep the temporary farm folders (they hold tokens, logs and frames)')
   .option('--json', 'print {"disabled": {...}, "global": {...}}')
   .action((o: Parameters<typeof demoRace>[0]) => demoRace(o));
+demoCmd
+  .command('autoscale')
+  .description(
+    'autoscaling: a local fleet with no worker brings workers up for a job and stops them after their idle time; prints the figures',
+  )
+  .option('--tasks <n>', 'tasks of the job', int(1, 200), 6)
+  .option('--task-seconds <s>', 'seconds each task runs', int(1, 600), 3)
+  .option('--max <n>', "the fleet's max", int(1, 16), 3)
+  .option('--idle-shutdown <s>', 'seconds an idle worker stays', int(1, 600), 5)
+  .option('--json', 'print the figures as JSON')
+  .action((o: Parameters<typeof demoAutoscale>[0]) => demoAutoscale(o));
 
 program
   .command('gfs-sim')
