@@ -329,9 +329,17 @@ done
     expect(products.map((p) => p.name)).toContain('demo/plate');
   }, 120_000);
   it('fails a version whose job fails; a failed review job leaves pending review with its error', async () => {
+    const marker = join(farm.dir, 'fixed');
     const job = await farm.client.submitJob({
       plugin: 'CommandLine',
-      pluginInfo: { executable: process.execPath, arguments: ['-e', 'process.exit(3)'] },
+      pluginInfo: {
+        executable: process.execPath,
+        arguments: [
+          '-e',
+          'process.exit(require("fs").existsSync(process.argv[1]) ? 0 : 3)',
+          marker,
+        ],
+      },
       frames: '1',
       taskRetries: 0,
       jobErrorLimit: 1,
@@ -341,6 +349,20 @@ done
     const failed = await settled(await versionOf(job.id));
     expect(failed).toMatchObject({ name: 'v001', status: 'failed' });
     expect(failed.error).toContain(job.id);
+    // Requeued once the problem is fixed, the job finishes: its version is scanned again (it
+    // wrote no frames, so it is incomplete now, no longer failed).
+    writeFileSync(marker, '');
+    await farm.client.jobAction(job.id, 'requeue');
+    await untilJobState(farm.client, job.id, ['completed'], 60_000);
+    const rescanned = await until(
+      'the version to be scanned again',
+      async () => {
+        const x = await farm.client.call(routes.getVersion, { params: { id: failed.id } });
+        return x.version.status === 'incomplete' ? x.version : undefined;
+      },
+      30_000,
+    );
+    expect(rescanned.missingFrames).toEqual([1]);
 
     // Frames that are not images: the review job's ffmpeg fails on them.
     const dir = join(publishRoot, 'incoming', 'garbage');

@@ -82,6 +82,8 @@ export async function scanAndReview(
     representations: result.representations,
     missingFrames: result.missingFrames,
     reviewJobId: review?.id ?? null,
+    movie: null,
+    thumbnail: null,
     error: incomplete
       ? `frames missing or empty: ${result.missingFrames.length > 50 ? `${result.missingFrames.slice(0, 50).join(', ')}, …` : result.missingFrames.join(', ') || 'no files'}`
       : noReview,
@@ -100,13 +102,18 @@ export async function scanAndReview(
       'version.ready',
     );
   }
-  return ctx.farm.versions.update(version.id, changes);
+  // Complete: the review job makes the media, then the version is pending review.
+  return ctx.farm.versions.update(version.id, { ...changes, status: 'rendering' });
 }
 
 async function renderFinished(job: Job, versionId: string, ctx: PluginContext): Promise<void> {
   const version = await ctx.farm.versions.fetch(versionId);
-  // Already scanned (a handler run again after a restart), or decided otherwise since.
-  if (!version || version.status !== 'rendering' || version.reviewJobId) return;
+  if (!version || version.jobId !== job.id) return;
+  // A job requeued after it failed, or to render frames that were missing, finishes again:
+  // its version is scanned again. A version already scanned (a handler run again after a
+  // restart) or reviewed is left alone.
+  const again = version.status === 'failed' || version.status === 'incomplete';
+  if (!again && (version.status !== 'rendering' || version.reviewJobId)) return;
   const v = await scanAndReview(version, job, ctx);
   ctx.log.info(
     { versionId, product: v.product, version: v.name, status: v.status, reviewJob: v.reviewJobId },
