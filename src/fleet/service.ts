@@ -56,7 +56,9 @@ export class FleetService {
     const settings = provider.settingsSchema.safeParse(definition.settings);
     if (!settings.success) {
       const issue = settings.error.issues[0]!;
-      const field = ['settings', ...issue.path.map(String)].join('.');
+      const path = ['settings', ...issue.path.map(String)];
+      if (issue.code === 'unrecognized_keys' && issue.keys[0]) path.push(issue.keys[0]);
+      const field = path.join('.');
       throw invalid(
         field,
         issue.code === 'unrecognized_keys' ? 'is not a known setting' : issue.message,
