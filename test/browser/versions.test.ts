@@ -192,7 +192,7 @@ describe('the Versions page in Chromium', () => {
     await waitText(page.getByTestId('version-count'), /^0 versions$/);
     await page.getByTestId('no-versions').waitFor();
     await page.getByTestId('show-unapproved').check();
-    await waitText(page.getByTestId('version-count'), /^1 versions$/);
+    await waitText(page.getByTestId('version-count'), /^1 version$/);
     // A second version published while the page is open appears from its event.
     await createVersion('more samples');
     await waitText(page.getByTestId('version-count'), /^2 versions$/);
@@ -263,7 +263,7 @@ describe('the Versions page in Chromium', () => {
     expect((await farm.manager.farm.store.versions.fetch(v1.id))?.status).toBe('approved');
 
     await page.getByTestId('show-unapproved').uncheck();
-    await waitText(page.getByTestId('version-count'), /^1 versions$/);
+    await waitText(page.getByTestId('version-count'), /^1 version$/);
     expect(await page.getByTestId('version-card').getAttribute('data-version')).toBe(
       `${PRODUCT} v001`,
     );

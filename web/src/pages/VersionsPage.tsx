@@ -201,7 +201,7 @@ function VersionDetail(props: {
         </tbody>
       </table>
       {canReview && (
-        <div className="toolbar" role="toolbar" aria-label="Review">
+        <div className="toolbar review-tools" role="toolbar" aria-label="Review">
           <input
             className="wide"
             aria-label="Review comment"
@@ -310,7 +310,7 @@ export function VersionsPage(): ReactNode {
           Show unapproved
         </label>
         <span className="count" data-testid="version-count">
-          {loaded ? `${versions.length} versions` : 'loading…'}
+          {loaded ? `${versions.length} version${versions.length === 1 ? '' : 's'}` : 'loading…'}
         </span>
       </PageHeader>
       <ErrorNote error={error} />
