@@ -35,7 +35,7 @@ describe.runIf(process.platform === 'linux' && hasFfmpeg)('drover dev: publishin
     ]);
     running.push(farm.child);
     expect(farm.out()).toMatch(/^ +publish +versions go to \/gfs\/publish/m);
-    const env = {
+    const env: NodeJS.ProcessEnv = {
       ...process.env,
       DROVER_URL: farm.url,
       DROVER_TOKEN_FILE: join(data, 'admin-token'),
