@@ -40,7 +40,16 @@ interface Meta {
   owner: string;
   name: string;
   createdAt: number;
+  /** The jobs that name the file, once one does (see `claim`). */
+  jobs?: string[];
 }
+
+/** How long an upload no job names is kept (a submission that never came). */
+export const UNCLAIMED_AUX_TTL_MS = 24 * 60 * 60_000;
+/** Most jobs one upload is claimed by (a user resubmitting it, idempotent retries). */
+const MAX_CLAIMS = 100;
+/** Most folders one clean-up round looks at. */
+const CLEAN_BATCH = 1000;
 
 /** A file name safe on every worker: no separators, `:`, `=`, control characters; not `.`/`..`. */
 export function safeAuxName(name: string): string {
@@ -270,6 +279,9 @@ export class AuxFileStore {
         throw invalid(where, 'no upload of yours has this reference');
       }
       if (names.has(name)) throw invalid(where, `two auxiliary files are named ${name}`);
+      if ((meta.jobs?.length ?? 0) >= MAX_CLAIMS) {
+        throw invalid(where, `is named by ${MAX_CLAIMS} jobs already; upload the file again`);
+      }
       names.add(name);
       total += Math.max(0, await this.#size(id));
       if (total > MAX_AUX_BYTES_PER_JOB) {
@@ -307,28 +319,64 @@ export class AuxFileStore {
     }
   }
 
-  /** Uploads older than `maxAgeMs` no live job names (`inUse`): removed. Returns how many. */
-  async removeUnused(
-    inUse: ReadonlySet<string>,
-    maxAgeMs: number,
+  /** Records the job that names the files (so clean-up keeps them while the job may run). */
+  async claim(refs: readonly string[], jobId: string): Promise<void> {
+    for (const ref of refs) {
+      if (!AUX_FILE_REF.test(ref)) continue;
+      const id = ref.slice(0, ref.indexOf('/'));
+      const meta = await this.#meta(id);
+      if (!meta) continue;
+      const jobs = [...new Set([...(meta.jobs ?? []), jobId])].slice(-MAX_CLAIMS);
+      await writeFile(join(this.#dir(id), 'meta.json'), JSON.stringify({ ...meta, jobs }), {
+        mode: 0o600,
+      });
+    }
+  }
+
+  /**
+   * One round of clean-up (house cleaning; at most 1,000 folders a round, so a large folder
+   * never stalls the manager): removes the files of jobs that can never run again (deleted,
+   * archived, gone from the store) and uploads no job claimed within `unclaimedTtlMs`.
+   * Returns how many uploads it removed.
+   */
+  async clean(
+    jobState: (id: string) => Promise<string | undefined>,
+    unclaimedTtlMs = UNCLAIMED_AUX_TTL_MS,
     now = Date.now(),
   ): Promise<number> {
     let ids: string[];
     try {
-      ids = await readdir(this.root);
+      ids = (await readdir(this.root)).filter((id) => /^[0-9a-f]{32}$/.test(id));
     } catch {
       return 0;
     }
+    // Where the last round stopped, so every folder gets its turn.
+    const start = ids.length > CLEAN_BATCH ? this.#cleanFrom % ids.length : 0;
+    const batch = [...ids.slice(start), ...ids.slice(0, start)].slice(0, CLEAN_BATCH);
+    this.#cleanFrom = start + batch.length;
     let removed = 0;
-    for (const id of ids) {
-      if (!/^[0-9a-f]{32}$/.test(id) || inUse.has(id)) continue;
+    for (const id of batch) {
       const meta = await this.#meta(id);
-      if (meta && now - meta.createdAt < maxAgeMs) continue;
+      let gone: boolean;
+      if (meta?.jobs?.length) {
+        gone = true;
+        for (const job of meta.jobs) {
+          const state = await jobState(job);
+          if (state !== undefined && state !== 'deleted' && state !== 'archived') gone = false;
+        }
+      } else {
+        // No meta (a crash mid-upload): its age counts from the folder's own time.
+        const created = meta?.createdAt ?? (await lstat(this.#dir(id))).mtimeMs;
+        gone = now - created >= unclaimedTtlMs;
+      }
+      if (!gone) continue;
       await rm(this.#dir(id), { recursive: true, force: true });
       removed++;
     }
     return removed;
   }
+
+  #cleanFrom = 0;
 }
 
 function inside(path: string, folder: string): boolean {

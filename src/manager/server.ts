@@ -173,6 +173,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       if (Date.now() - lastCleaning >= settings.houseCleaningIntervalMs) {
         lastCleaning = Date.now();
         await host.houseCleaning();
+        // Auxiliary files of jobs that can never run again, uploads no job named.
+        await farm.auxFiles?.clean(async (job) => (await store.fetchJob(job))?.state);
       }
     })().catch((err: unknown) => logger.error({ err }, 'house keeping failed'));
   }, settings.houseKeepingIntervalMs);

@@ -9,7 +9,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDeadlineCommand } from '../../src/cli/commands/deadline-command.js';
@@ -343,6 +343,36 @@ describe('deadlinecommand and the native upload', () => {
     const id = ok.json<{ job: { id: string } }>().job.id;
     await untilDone(id);
     expect(await logOf(id)).toContain('hi!');
+  });
+
+  it('house cleaning removes the files of deleted jobs and uploads no job named', async () => {
+    const auxDir = join(dir, 'data', 'aux-files');
+    const r = await submit(catJob([file('kept.txt', 'kept\n')]));
+    const id = r.json<{ _id: string }>()._id;
+    await untilDone(id);
+    const job = (await manager.farm.store.fetchJob(id))!;
+    const folderOf = (ref: string) => join(auxDir, ref.slice(0, ref.indexOf('/')));
+    const folder = folderOf(JSON.parse(job.environment.DROVER_AUX_FILES!)[0] as string);
+    const up = await call(
+      'POST',
+      `${manager.url}/api/v1/aux-files`,
+      { name: 'never.ma', content: 'aGk=' },
+      `Bearer ${artistToken}`,
+    );
+    const unclaimed = folderOf(up.json<{ auxFile: { ref: string } }>().auxFile.ref);
+    const state = async (j: string) => (await manager.farm.store.fetchJob(j))?.state;
+    const files = manager.farm.auxFiles!;
+    await files.clean(state);
+    expect(readdirSync(auxDir)).toEqual(
+      expect.arrayContaining([basename(folder), basename(unclaimed)]),
+    );
+    // A day later the upload no job named goes; the completed job's files stay (it may be requeued).
+    await files.clean(state, undefined, Date.now() + 25 * 3600_000);
+    expect(readdirSync(auxDir)).toContain(basename(folder));
+    expect(readdirSync(auxDir)).not.toContain(basename(unclaimed));
+    await manager.farm.jobAction(id, 'delete');
+    await files.clean(state);
+    expect(readdirSync(auxDir)).not.toContain(basename(folder));
   });
 
   it('a worker reads the files of jobs it holds a task of, only', async () => {

@@ -83,6 +83,7 @@ export function jobHandlers(
       await farm.auxFiles?.remove(copied);
       throw prefixed(inDeadlineTerms(err), where);
     }
+    if (copied.length > 0) await farm.auxFiles?.claim(copied, job.id);
     // Kept verbatim so GET answers what was sent (Props.PlugInfo, Props.Chunk, Plug); the job
     // already exists, so a failure here leaves it without them rather than unsubmitted.
     const jobInfo = e.JobInfo as Record<string, unknown>;

@@ -26,11 +26,12 @@ export function jobHandlers(farm: Farm): JobHandlers {
         if (!farm.auxFiles) throw invalid('auxFiles', 'this manager keeps no auxiliary files');
         await farm.auxFiles.check(principal, body.auxFiles, 'auxFiles');
       }
-      return {
-        job: await farm.submitJob(body, principal, {
-          ...(headers['idempotency-key'] ? { idempotencyKey: headers['idempotency-key'] } : {}),
-        }),
-      };
+      const job = await farm.submitJob(body, principal, {
+        ...(headers['idempotency-key'] ? { idempotencyKey: headers['idempotency-key'] } : {}),
+      });
+      // Kept while the job may run; house cleaning removes them after (`AuxFileStore.clean`).
+      if (body.auxFiles?.length) await farm.auxFiles?.claim(body.auxFiles, job.id);
+      return { job };
     },
 
     uploadAuxFile: ({ body, principal }) => uploadAuxFile(farm, principal, body),
