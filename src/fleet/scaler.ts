@@ -166,7 +166,13 @@ export class Scaler {
           if (fleet && !fleet.pausedReason) await this.#maybePause(fleet, pauseAfter);
         }
       } else if (m.state === 'draining') {
-        if (!w || w.runningTasks.length === 0) {
+        if (w?.enabled) {
+          // An admin enabled it again: it is a member like the others, not to be stopped.
+          await store.fleets.setMachineState(m.provider, m.id, 'running', {
+            at: m.registeredAt ?? w.registeredAt,
+          });
+          changed = true;
+        } else if (!w || w.runningTasks.length === 0) {
           await this.#terminate(farm, m, null);
           changed = true;
         }
