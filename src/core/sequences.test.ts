@@ -145,6 +145,25 @@ describe('detectSequences', () => {
     ]);
   });
 
+  it('reads a sign before the padded digits (builtin-render: -0002 beside 0002) as one sequence', () => {
+    const names = ['frame_-0002.png', 'frame_-0001.png', 'frame_0000.png', 'frame_0001.png'];
+    const { sequences } = detectSequences(files(names));
+    expect(sequences).toHaveLength(1);
+    const seq = sequences[0]!;
+    expect(seq).toMatchObject({ padding: 4, frames: [-2, -1, 0, 1], signOutsidePadding: true });
+    expect(seq.files.map((f) => frameFileName(seq, f.frame))).toEqual(names);
+    // printf-style files stay printf.
+    const printf = detectSequences(files(['f.-002.png', 'f.0000.png'])).sequences;
+    expect(printf).toHaveLength(1);
+    expect(printf[0]!.signOutsidePadding).toBeUndefined();
+    // Only negatives: nothing to tell the two apart; printf reads them back the same.
+    const onlyNegative = detectSequences(files(['g.-0002.png', 'g.-0001.png'])).sequences[0]!;
+    expect(onlyNegative.files.map((f) => frameFileName(onlyNegative, f.frame))).toEqual([
+      'g.-0002.png',
+      'g.-0001.png',
+    ]);
+  });
+
   it('treats a dash after a letter as a separator, not a sign', () => {
     const { sequences } = detectSequences(files(['shot-0001.exr', 'shot-0002.exr']));
     expect(sequences[0]).toMatchObject({ head: 'shot-', frames: [1, 2], padding: 4 });

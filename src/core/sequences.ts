@@ -20,7 +20,10 @@
  *   frames nobody asked for; `sequenceHoles(sequence)` lists the gaps between first and last.
  *
  * Padding follows printf: it is the minimum width of the frame number *including* its sign,
- * so `%04d` writes frame -1 as `-001` and frame 12345 as `12345`. Padding 1 is `%d`.
+ * so `%04d` writes frame -1 as `-001` and frame 12345 as `12345`. Padding 1 is `%d`. Files
+ * that put the sign before the padded digits (`-0001` beside `0001`, builtin-render's way)
+ * are detected as one sequence marked `signOutsidePadding`; the notations cannot say that,
+ * so `formatSequencePattern` writes such a sequence as if it were printf.
  *
  * Hash notation: in a bare pattern each `#` is one digit (`####` = 4, the Nuke/Deadline
  * reading); in a pattern with frames (`1001-1100#`) the fileseq reading applies: `#` = 4
@@ -48,6 +51,12 @@ export interface SequencePattern {
   tail: string;
   /** Minimum width of the frame number including its sign (printf); 1 means unpadded. */
   padding: number;
+  /**
+   * Negative frames are written as a sign before `padding` digits (`-0002` beside `0002`, as
+   * Drover's builtin-render does) instead of printf's sign-inside-the-width (`-002`). Only
+   * `detectSequences` sets it, when the files say so; absent means printf.
+   */
+  signOutsidePadding?: boolean;
 }
 
 /** A pattern with the frames it names, as read by `parseSequencePattern`. */
@@ -220,11 +229,34 @@ export function detectSequences(files: readonly ListedFile[]): DetectedFiles {
         continue;
       }
     }
-    for (const part of splitByPadding(members)) {
-      const padding = part.some((f) => f.padded)
+    const parts = splitByPadding(members).map((part) => ({
+      part,
+      padding: part.some((f) => f.padded)
         ? part.find((f) => f.padded)!.width
-        : Math.min(...part.map((f) => f.width));
-      sequences.push(makeSequence(head, tail, padding, part));
+        : Math.min(...part.map((f) => f.width)),
+      signOutside: false,
+    }));
+    // A renderer that pads the digits and puts the sign in front writes -0002 beside 0002:
+    // zero-padded negatives one wider than a sequence without negatives join it.
+    for (const neg of [...parts]) {
+      if (!neg.part.every((f) => f.frame < 0 && f.padded)) continue;
+      const frames = new Set(neg.part.map((f) => f.frame));
+      const host = parts.find(
+        (p) =>
+          p !== neg &&
+          p.padding === neg.padding - 1 &&
+          p.part.every((f) => f.frame >= 0) &&
+          !p.part.some((f) => frames.has(f.frame)),
+      );
+      if (!host) continue;
+      host.part.push(...neg.part);
+      host.signOutside = true;
+      parts.splice(parts.indexOf(neg), 1);
+    }
+    for (const { part, padding, signOutside } of parts) {
+      const sequence = makeSequence(head, tail, padding, part);
+      if (signOutside) sequence.signOutsidePadding = true;
+      sequences.push(sequence);
     }
   }
   sequences.sort(
@@ -235,14 +267,17 @@ export function detectSequences(files: readonly ListedFile[]): DetectedFiles {
   return { sequences, singles };
 }
 
-/** The file name of `frame` in `pattern`: printf `%0<padding>d`, sign included in the width. */
+/**
+ * The file name of `frame` in `pattern`: printf `%0<padding>d`, sign included in the width
+ * (`-001` at padding 4), or before the padded digits with `signOutsidePadding` (`-0001`).
+ */
 export function frameFileName(pattern: SequencePattern, frame: number): string {
-  return `${pattern.head}${padFrame(frame, pattern.padding)}${pattern.tail}`;
+  return `${pattern.head}${padFrame(frame, pattern.padding, pattern.signOutsidePadding)}${pattern.tail}`;
 }
 
-function padFrame(frame: number, padding: number): string {
+function padFrame(frame: number, padding: number, signOutside = false): string {
   const digits = String(Math.abs(frame));
-  if (frame < 0) return `-${digits.padStart(padding - 1, '0')}`;
+  if (frame < 0) return `-${digits.padStart(signOutside ? padding : padding - 1, '0')}`;
   return digits.padStart(padding, '0');
 }
 

@@ -304,6 +304,26 @@ describe.skipIf(!hasFfmpeg)('runReview with real ffmpeg', () => {
     expect((await probe(result!.mp4)).frames).toBe(10);
   });
 
+  it('reads negative frames written with the sign before the padding (builtin-render)', async () => {
+    const dir = join(root, 'negative-outside');
+    await writeFrames(
+      dir,
+      [-2, -1, 0, 1],
+      (f) => `m_${f < 0 ? '-' : ''}${String(Math.abs(f)).padStart(4, '0')}.png`,
+    );
+    const { code, lines, result } = await review({
+      inputDirectory: dir,
+      inputPattern: 'm_%04d.png',
+      firstFrame: -2,
+      lastFrame: 1,
+      outputDirectory: join(root, 'negative-outside-out'),
+      webm: false,
+    });
+    expect(code, lines.join('\n')).toBe(0);
+    expect(result).toMatchObject({ frames: 4, missing: [], empty: [] });
+    expect((await probe(result!.mp4)).frames).toBe(4);
+  });
+
   it('reads negative frames (printf width includes the sign)', async () => {
     const dir = join(root, 'negative');
     await writeFrames(

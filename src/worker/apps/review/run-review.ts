@@ -174,9 +174,13 @@ async function makeReview(
   const files: SequenceMember[] = [];
   for (let f = settings.firstFrame; f <= settings.lastFrame; f++) {
     expected.push(f);
-    const name = frameFileName({ ...pattern, head: baseHead }, f);
-    const size = sizes.get(name);
-    if (size !== undefined) files.push({ name, size, frame: f });
+    // A negative frame may also be written with the sign before the padded digits (`-0002`
+    // beside `0002`, builtin-render's way): ffmpeg could not read either, the links can.
+    const names = [frameFileName({ ...pattern, head: baseHead }, f)];
+    if (f < 0)
+      names.push(frameFileName({ ...pattern, head: baseHead, signOutsidePadding: true }, f));
+    const name = names.find((n) => sizes.has(n));
+    if (name !== undefined) files.push({ name, size: sizes.get(name)!, frame: f });
   }
   const sequence = { files };
   const check = checkSequence(sequence, expected);
