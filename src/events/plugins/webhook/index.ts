@@ -14,7 +14,9 @@ import type { EventPlugin, PluginContext } from '../../plugin.js';
  * URL that failed its last deliveries gets one attempt per event until it answers again, so
  * a dead receiver costs one timeout per event instead of the whole retry budget. Failures
  * never reach the farm: they are logged (warn) and kept in the job's plugin data (the last
- * few per job) when the event names a job.
+ * few per job) when the event names a job, each naming the receiver by its origin only.
+ * The URLs are configured like a password (never shown back): Slack, Teams and Discord
+ * webhook URLs carry their key in the path.
  *
  * Body: `{ seq, type, at (ISO 8601), jobId, taskIndex, worker, data }`. Keys of `data` that
  * look like secrets (token, secret, password, key, auth, environment, credentials) are
@@ -35,12 +37,15 @@ const MAX_BACKOFF_MS = 30_000;
 const config: ConfigEntry[] = [
   {
     key: 'urls',
-    type: 'multiline',
+    // Kept like a password (never shown back): a webhook URL is often its own secret
+    // (Slack, Teams and Discord put the key in the path).
+    type: 'password',
     label: 'URLs',
     category: 'Delivery',
     default: '',
     maxLength: 8192,
-    description: 'http:// or https:// URLs to POST to, one per line (or comma-separated).',
+    description:
+      'http:// or https:// URLs to POST to, separated by spaces or commas. Kept like a password: never shown back.',
   },
   {
     key: 'events',
@@ -188,9 +193,12 @@ export function webhookBody(event: FarmEvent, maxBodyBytes: number): string {
   return JSON.stringify({ ...body, data: { truncated: true } });
 }
 
-/** A URL as it may be logged: no user name or password, no query string (tokens live there). */
+/**
+ * A URL as it may be logged or kept on a job: its origin only. User, password, query and
+ * even the path stay out, since webhook services put their key in the path.
+ */
 export function safeUrl(url: URL): string {
-  return `${url.protocol}//${url.host}${url.pathname}`;
+  return `${url.protocol}//${url.host}`;
 }
 
 export interface DeliveryOutcome {
@@ -281,7 +289,8 @@ export interface WebhookJobData {
 
 async function onEvent(event: FarmEvent, ctx: PluginContext): Promise<void> {
   const { settings, bad } = webhookSettings(ctx.config);
-  if (bad.length > 0) ctx.log.warn({ urls: bad }, 'webhook: URLs that are not http(s) are skipped');
+  if (bad.length > 0)
+    ctx.log.warn({ skipped: bad.length }, 'webhook: URLs that are not http(s) are skipped');
   if (settings.urls.length === 0 || !matchesEventType(event.type, settings.events)) return;
   const body = webhookBody(event, settings.maxBodyBytes);
   const outcomes = await Promise.all(
