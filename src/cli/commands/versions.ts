@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { routes } from '../../api/routes.js';
 import type { Version } from '../../core/versions.js';
+import { VERSION_KEY } from '../../events/plugins/publish/config.js';
 import { connect, type ConnectionOptions } from '../connection.js';
 import { formatTime, printJson, printTable } from '../output.js';
 
@@ -167,7 +168,7 @@ export async function waitForVersion(
   job: { id: string; extraInfo: Record<string, string> },
   json: boolean,
 ): Promise<void> {
-  const id = job.extraInfo.DROVER_VERSION;
+  const id = job.extraInfo[VERSION_KEY];
   if (!id) return;
   const deadline = Date.now() + VERSION_WAIT_MS;
   let { version } = await client.call(routes.getVersion, { params: { id } });
