@@ -263,6 +263,10 @@ function decideFleet(
   const reasons: string[] = [
     `demand ${demandTasks} task${demandTasks === 1 ? '' : 's'} → ${needed} machine${needed === 1 ? '' : 's'}`,
   ];
+  if (fleet.standby > 0) reasons.push(`standby ${fleet.standby}`);
+  if (fleet.min > 0 && target === Math.min(fleet.min, ceiling) && want < target) {
+    reasons.push(`min ${fleet.min}`);
+  }
   if (want > ceiling) {
     reasons.push(
       ceiling < fleet.max ? `capped at ${ceiling} by the cost cap` : `capped at max ${fleet.max}`,

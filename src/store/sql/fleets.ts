@@ -117,7 +117,7 @@ export class SqlFleetStore implements FleetStore {
         .executeTakeFirst();
       if (live) {
         throw conflict(
-          `fleet ${name} still has machines: set its max to 0 (drover fleet set ${name} --min 0 --max 0) and delete it once they are gone`,
+          `fleet ${name} still has machines: set its max to 0 (drover fleet set ${name} --min 0 --standby 0 --max 0) and delete it once they are gone`,
         );
       }
       await db.deleteFrom('fleets').where('name', '=', name).execute();
