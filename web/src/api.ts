@@ -16,6 +16,7 @@ import type { JobAction, JobChanges, JobSubmissionInput } from '../../src/core/j
 import type { ConfigValue, PluginState } from '../../src/core/plugin-config.js';
 import type { EventType, FarmEvent, Job, Task, Worker } from '../../src/core/types.js';
 import type { Product, Version } from '../../src/core/versions.js';
+import type { FleetChanges, FleetDecision } from '../../src/core/fleet.js';
 
 export type {
   ConfigEntry,
@@ -37,6 +38,11 @@ export type {
 export type { JobAction } from '../../src/core/job-spec.js';
 export type { Product, Version, VersionStatus } from '../../src/core/versions.js';
 export type { ReplicationReply, SiteReplication } from '../../src/core/api.js';
+export type { FleetChanges, FleetDecision, FleetMachine } from '../../src/core/fleet.js';
+/** `GET /fleets`: the fleets with their status, the work no fleet may run, the scaler. */
+export type FleetListReply = RouteReply<typeof routes.listFleets>;
+export type FleetView = FleetListReply['fleets'][number];
+export type FleetDetailReply = RouteReply<typeof routes.getFleet>;
 import type { ReplicationReply } from '../../src/core/api.js';
 
 /**
@@ -233,6 +239,14 @@ export const api = {
     const format = kind === 'webm' ? '&format=webm' : '';
     return withToken(`${r.path}?v=${Math.floor(updatedAt)}${format}`);
   },
+  listFleets: (): Promise<FleetListReply> => call(routes.listFleets, {}),
+  getFleet: (name: string): Promise<FleetDetailReply> =>
+    call(routes.getFleet, { params: { name } }),
+  /** The scaler's decisions for a fleet, oldest first (demand, capacity, target over time). */
+  fleetHistory: async (name: string, since?: number, limit = 500): Promise<FleetDecision[]> =>
+    (await call(routes.fleetHistory, { params: { name }, query: { since, limit } })).decisions,
+  updateFleet: async (name: string, changes: FleetChanges) =>
+    (await call(routes.updateFleet, { params: { name }, body: changes })).fleet,
   /** The live event stream's address (an EventSource cannot set headers: `?token=`). */
   eventStreamUrl: (after?: number): string => {
     const r = requestOf(routes.eventStream, { query: { after } });

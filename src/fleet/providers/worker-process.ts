@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -8,8 +8,16 @@ import { fileURLToPath } from 'node:url';
  * workers, `src/cli/farm/local-farm.ts`) and the `local` fleet provider (`local.ts`).
  */
 
-/** The CLI's entry point, which worker processes are started with (`dist/cli/main.js`). */
-export const CLI_MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+/**
+ * The CLI's entry point, which worker processes are started with: `dist/cli/main.js` beside
+ * this module once built; from the sources (tests run them), the built one.
+ */
+export const CLI_MAIN = ((): string => {
+  const beside = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+  return existsSync(beside)
+    ? beside
+    : fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url));
+})();
 
 /** Where a local worker's token file lives (mode 0600, in a 0700 folder). */
 export function workerTokenPath(data: string, worker: string): string {
