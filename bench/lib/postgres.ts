@@ -57,6 +57,12 @@ export interface WaitSamples {
   lock: number;
   /** … waiting for the WAL to be flushed at COMMIT (`IO`/`WALSync`, `LWLock`/`WALWrite`). */
   wal: number;
+  /**
+   * The lock waits by what was waited for: `wait_event` (`transactionid`, `tuple`,
+   * `advisory`, …) and, for row locks, the table (the relation of the waiter's `tuple` lock
+   * or of the statement it runs: `jobs`, `limits`, `tasks`).
+   */
+  lockOn: Record<string, number>;
 }
 
 /**
@@ -70,7 +76,7 @@ export async function waitSampler(
   const client = new pg.Client({ connectionString: url });
   client.on('error', () => undefined);
   await client.connect();
-  const totals: WaitSamples = { active: 0, lock: 0, wal: 0 };
+  const totals: WaitSamples = { active: 0, lock: 0, wal: 0, lockOn: {} };
   let running = true;
   const loop = (async () => {
     while (running) {
@@ -84,6 +90,17 @@ export async function waitSampler(
       totals.active += Number(r.rows[0]!.active);
       totals.lock += Number(r.rows[0]!.lock);
       totals.wal += Number(r.rows[0]!.wal);
+      if (Number(r.rows[0]!.lock) > 0) {
+        // What the waiters wait for: the statement's first table word is a cheap, honest hint.
+        const on = await client.query<{ what: string; n: string }>(
+          `select wait_event || ' ' || coalesce(substring(query from
+               '(?:update|from|into)\\s+([a-z_]+)'), '?') as what, count(*) as n
+           from pg_stat_activity where datname = current_database() and state = 'active'
+             and wait_event_type = 'Lock' and pid <> pg_backend_pid() group by 1`,
+        );
+        for (const row of on.rows)
+          totals.lockOn[row.what] = (totals.lockOn[row.what] ?? 0) + Number(row.n);
+      }
       await new Promise((resolve) => setTimeout(resolve, everyMs));
     }
   })();
@@ -95,4 +112,13 @@ export async function waitSampler(
       return totals;
     },
   };
+}
+
+/** The lock waits of a sample, largest first: `transactionid tasks: 40%, …` of lock samples. */
+export function lockBreakdown(w: WaitSamples): string {
+  return Object.entries(w.lockOn)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+    .map(([what, n]) => `${what}: ${((100 * n) / Math.max(1, w.lock)).toFixed(0)}%`)
+    .join(', ');
 }

@@ -2,7 +2,7 @@ import { windowMs, type BenchConfig } from '../lib/config.js';
 import { benchStore, startFarm } from '../lib/farm.js';
 import { submitJob } from '../lib/manager.js';
 import { checkQuality, type QualityJob } from '../lib/quality.js';
-import { waitSampler } from '../lib/postgres.js';
+import { lockBreakdown, waitSampler } from '../lib/postgres.js';
 import { note, percentile, type Row } from '../lib/report.js';
 import { runSwarm } from '../lib/swarm-control.js';
 
@@ -137,7 +137,7 @@ export async function httpDispatch(
       if (waits && waits.active > 0) {
         const pct = (n: number) => (100 * n) / waits.active;
         note(
-          `${label}: ${waits.active} active samples, ${waits.lock} on a lock, ${waits.wal} on WAL`,
+          `${label}: ${waits.active} active samples, ${waits.lock} on a lock (${lockBreakdown(waits)}), ${waits.wal} on WAL`,
         );
         rows.push(
           { ...at, metric: 'active connections on a lock', value: pct(waits.lock), unit: '%' },

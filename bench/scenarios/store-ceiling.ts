@@ -5,7 +5,13 @@ import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { windowMs, type BenchConfig } from '../lib/config.js';
 import { benchJob } from '../lib/manager.js';
-import { query, scratchDatabase, waitSampler, type WaitSamples } from '../lib/postgres.js';
+import {
+  lockBreakdown,
+  query,
+  scratchDatabase,
+  waitSampler,
+  type WaitSamples,
+} from '../lib/postgres.js';
 import {
   rawPostgresLoops,
   rawSqliteLoop,
@@ -199,7 +205,9 @@ async function measure(
  */
 function waitRows(system: string, w: WaitSamples): Row[] {
   const pct = (n: number) => (w.active === 0 ? 0 : (100 * n) / w.active);
-  note(`${SCENARIO} ${system}: ${w.active} active samples, ${w.lock} on a lock, ${w.wal} on WAL`);
+  note(
+    `${SCENARIO} ${system}: ${w.active} active samples, ${w.lock} on a lock (${lockBreakdown(w)}), ${w.wal} on WAL`,
+  );
   return [
     {
       scenario: SCENARIO,
