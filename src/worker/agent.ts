@@ -679,16 +679,14 @@ export class WorkerAgent {
     };
     this.#tasks.set(task.lease, meta);
     this.#spool?.begin(meta);
-    // The job's auxiliary files, into the task's own folder (a failure fails the task).
-    const prepared = await prepareAuxFiles(task, this.#findApp, (index, offset) =>
-      this.#client.call(routes.fetchAuxFile, {
-        params: { name: this.#o.name, job: task.jobId, index },
-        query: { offset },
-      }),
-    );
-    const run = new TaskRun(prepared.task, {
+    // The task as its run sees it: the paths of the job's auxiliary files go in once they are
+    // fetched (below), while the run is already listed, so heartbeats renew its lease.
+    const runTask: TaskAssignment = { ...task };
+    let findApp = this.#findApp;
+    let cleanup = (): Promise<void> => Promise.resolve();
+    const run = new TaskRun(runTask, {
       workerName: this.#o.name,
-      findApp: prepared.findApp,
+      findApp: (name) => findApp(name),
       sendLogs: (body) => this.#client.appendLogs(this.#o.name, body),
       onLogError: (error) => {
         if (codeOf(error) === 'not_found') void this.#register();
@@ -709,6 +707,16 @@ export class WorkerAgent {
     if (this.#now) run.handBack();
     let end: TaskEnd | undefined;
     try {
+      // The job's auxiliary files, into the task's own folder (a failure fails the task).
+      const prepared = await prepareAuxFiles(task, this.#findApp, (index, offset) =>
+        this.#client.call(routes.fetchAuxFile, {
+          params: { name: this.#o.name, job: task.jobId, index },
+          query: { offset },
+        }),
+      );
+      runTask.pluginInfo = prepared.task.pluginInfo;
+      findApp = prepared.findApp;
+      cleanup = prepared.cleanup;
       end = await run.run();
       if (end.kind === 'report') end = { ...end, report: this.#handBackReport(end.report) };
       // Written before the first attempt to send it: a worker killed from here on delivers
@@ -718,11 +726,9 @@ export class WorkerAgent {
     } finally {
       this.#running.delete(task.lease);
       if (end?.kind !== 'report') this.#forget(task.lease);
-      await prepared
-        .cleanup()
-        .catch((err: unknown) =>
-          this.#log.warn({ err }, "cannot remove the task's auxiliary files"),
-        );
+      await cleanup().catch((err: unknown) =>
+        this.#log.warn({ err }, "cannot remove the task's auxiliary files"),
+      );
     }
   }
 
