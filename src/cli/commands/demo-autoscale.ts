@@ -1,4 +1,4 @@
-import { runAutoscaleDemo, type AutoscaleFigures } from '../../fleet/demo.js';
+import { runAutoscaleDemo, type AutoscaleFigures } from '../demo/autoscale.js';
 import { CommandFailed } from '../errors.js';
 import { printJson } from '../output.js';
 

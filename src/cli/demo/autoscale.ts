@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import type { FarmEvent } from '../core/types.js';
-import { SCALER_PLUGIN } from '../events/plugins/scaler/index.js';
-import { startManager, type RunningManager } from '../manager/server.js';
-import { LocalProvider } from './providers/local.js';
+import type { FarmEvent } from '../../core/types.js';
+import { SCALER_PLUGIN } from '../../events/plugins/scaler/index.js';
+import { startManager, type RunningManager } from '../../manager/server.js';
+import { LocalProvider } from '../../fleet/providers/local.js';
 
 /** What `drover demo autoscale` measures (issue 12's figures). */
 export interface AutoscaleFigures {
