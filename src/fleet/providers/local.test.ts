@@ -186,6 +186,48 @@ describe('local provider with a real manager', () => {
     expect(livePids(data)).toEqual([]);
   });
 
+  it('interrupt tells a worker its machine is going away: its task is handed back, no error counted', async () => {
+    const p = new LocalProvider({ data, cliMain: CLI, killGraceMs: 2_000, terminateOnClose: true });
+    const { machines } = await p.launch({
+      farm: 'f4',
+      fleet: 'lf',
+      region: 'eu-west-2',
+      count: 1,
+      clientToken: 'tok-interrupt',
+      capacity: 'spot',
+      boot: { ...boot, pools: [], groups: [], slots: 1 },
+      settings: { drainTimeout: 30, logLevel: 'warn' },
+    });
+    const id = machines[0]!.id;
+    const name = workerName('lf', id);
+    const job = await client.submitJob({
+      name: 'on a spot machine',
+      plugin: 'CommandLine',
+      pluginInfo: {
+        executable: process.execPath,
+        arguments: ['-e', 'setTimeout(() => {}, 60000)'],
+      },
+      frames: '1',
+    });
+    await waitFor('the fleet worker to render the task', async () => {
+      const [t] = await client.listTasks(job.id);
+      return t?.state === 'rendering' && t.worker === name;
+    });
+    expect(await p.interrupt('f4', id)).toBe(true);
+    // Not a drain: the 60 s task is handed back at once and the worker goes.
+    await waitFor('the task to be handed back', async () => {
+      const [t] = await client.listTasks(job.id);
+      return t?.state === 'queued';
+    });
+    const [task] = await client.listTasks(job.id);
+    expect(task!.errorCount).toBe(0);
+    const events = await client.listEvents({ job: job.id });
+    expect(events.map((e) => e.type)).toContain('task.interrupted');
+    await waitFor('the interrupted worker to exit', async () => (await p.list('f4')).length === 0);
+    await client.jobAction(job.id, 'suspend');
+    await p.close();
+  });
+
   it('keeps a fleet under its maxMachines and says what it did not launch', async () => {
     const p = new LocalProvider({ data, cliMain: CLI, killGraceMs: 2_000, terminateOnClose: true });
     const r = await p.launch({
