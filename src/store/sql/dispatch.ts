@@ -489,6 +489,21 @@ async function applyReport(
   // Failures and hand-backs: the job's row locked first, counters and state at once.
   const task = await taskByLease(db, workerName, r.lease);
   await lockJobRow(db, dialect, task.job_id);
+  if (r.outcome === 'interrupted') {
+    // Not the task's fault nor the worker's: no error counted, its own count instead.
+    await endReportedTask(db, now, task, 'queued', {
+      interruptions: num(task.interruptions) + 1,
+    });
+    await recordEvent(db, now, {
+      type: 'task.interrupted',
+      jobId: task.job_id,
+      taskIndex: num(task.idx),
+      worker: workerName,
+      data: { interruptions: num(task.interruptions) + 1, message: r.message },
+    });
+    await settleJob(db, dialect, now, task.job_id);
+    return;
+  }
   if (r.outcome === 'handed-back') {
     await endReportedTask(db, now, task, 'queued');
     await recordEvent(db, now, {
