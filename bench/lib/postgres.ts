@@ -94,7 +94,7 @@ export async function waitSampler(
         // What the waiters wait for: the statement's first table word is a cheap, honest hint.
         const on = await client.query<{ what: string; n: string }>(
           `select wait_event || ' ' || coalesce(substring(query from
-               '(?:update|from|into)\\s+([a-z_]+)'), '?') as what, count(*) as n
+               '(?:update|from|into)\\s+"?([a-z_]+)'), '?') as what, count(*) as n
            from pg_stat_activity where datname = current_database() and state = 'active'
              and wait_event_type = 'Lock' and pid <> pg_backend_pid() group by 1`,
         );
