@@ -66,6 +66,11 @@ export interface Store {
    * `complete` (done without rendering), `fail`; the job follows (see `task-commands.ts`).
    * `'all'`: every task of the job. Returns the chosen tasks (at most a page of them).
    */
+  /**
+   * Brings a deleted job back while its tasks are not yet purged: suspended (completed when
+   * every task had completed). Conflict when it is not deleted or its tasks are gone.
+   */
+  undeleteJob(id: string): Promise<Job>;
   commandTasks(
     jobId: string,
     indexes: readonly number[] | 'all',

@@ -431,6 +431,20 @@ function webServiceSuite(kind: string, open: () => Promise<Store>): void {
         await app.inject({ url: `/api/jobs?JobID=${job._id}`, headers: as('user') })
       ).json<{ Stat: number; CompletedChunks: number }[]>();
       expect([done!.Stat, done!.CompletedChunks]).toEqual([3, 3]);
+      // Deleted, then undeleted: back, suspended (another user may not).
+      const gone = await submitAs('user', { Frames: '1-2' });
+      await app.inject({
+        method: 'DELETE',
+        url: `/api/jobs?JobID=${gone._id}`,
+        headers: as('user'),
+      });
+      r = await put('/api/jobs', { Command: 'undelete', JobIDs: [gone._id] }, 'other user');
+      expect(r.statusCode).toBe(403);
+      r = await put('/api/jobs', { Command: 'undelete', JobID: gone._id });
+      expect(r.body).toBe('Success');
+      expect((await store.fetchJob(gone._id))!.state).toBe('suspended');
+      r = await put('/api/jobs', { Command: 'undelete', JobID: gone._id });
+      expect(r.statusCode).toBe(409);
       const other = await submitAs('user', { Frames: '1-2' });
       r = await put('/api/tasks', { Command: 'fail', JobID: other._id, TaskList: [1] });
       expect(r.body).toBe('Success');

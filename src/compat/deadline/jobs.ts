@@ -40,7 +40,7 @@ export function jobHandlers(
   auxRoots: readonly string[] = [],
 ): Pick<HandlersOf<DeadlineRoutes>, 'getJobs' | 'submitJobs' | 'jobCommand' | 'deleteJobs'> {
   const store = farm.store;
-  const { ownJob, tasksOf } = jobAccess(store);
+  const { ownJob, readJob, tasksOf } = jobAccess(store);
 
   async function submitOne(
     entry: unknown,
@@ -276,7 +276,6 @@ export function jobHandlers(
       const unsupportedCommands: Record<string, string> = {
         updatesubmissiondate: 'changing the submission date (Drover orders jobs by it)',
         import: 'importing jobs',
-        undelete: 'undeleting jobs (a deleted job is only kept until house keeping purges it)',
         setjobframerange: 'changing the frames of a submitted job',
         appendjobframerange: 'adding frames to a submitted job',
       };
@@ -284,6 +283,21 @@ export function jobHandlers(
         ? unsupportedCommands[command]
         : undefined;
       if (what) return notSupported(reply, `${what} (${command})`);
+      if (command === 'undelete') {
+        // JobID or JobIDs; deleted jobs are not "own jobs" to `ownJob`: checked here.
+        const ids = idsOf(b.JobIDs ?? b.JobID, b.JobIDs !== undefined ? 'JobIDs' : 'JobID');
+        const jobs = await Promise.all(ids.map((id) => readJob(id)));
+        for (const job of jobs) {
+          if (principal && principal.role !== 'admin' && job.user !== principal.name) {
+            throw new DroverError(
+              'forbidden',
+              `job ${job.id} belongs to ${job.user || 'nobody'}; ${principal.name} may change only its own jobs`,
+            );
+          }
+        }
+        for (const job of jobs) await store.undeleteJob(job.id);
+        return success(reply);
+      }
       const id = requiredString(b, 'JobID');
       const job = await ownJob(id, principal);
       if ((await changeJob(job, command, b)) === 'unsupported') {

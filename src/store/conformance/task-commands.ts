@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Store } from '../contract.js';
-import { register, submit, withFreshStore, type OpenStore } from './harness.js';
+import { register, submit, withFreshStore, type OpenStore, type TestClock } from './harness.js';
 
 /**
  * Commands on chosen tasks (`Store.commandTasks`, Deadline's task commands and its job
@@ -10,8 +10,10 @@ import { register, submit, withFreshStore, type OpenStore } from './harness.js';
 export function taskCommandsConformance(backend: string, open: OpenStore): void {
   describe(`store conformance: ${backend}: commands on chosen tasks`, () => {
     let store: Store;
-    withFreshStore(open, (s) => {
+    let clock: TestClock;
+    withFreshStore(open, (s, c) => {
       store = s;
+      clock = c;
     });
 
     const states = async (id: string) =>
@@ -79,6 +81,35 @@ export function taskCommandsConformance(backend: string, open: OpenStore): void 
       // Completing the rest and the failed one finishes it after all.
       await store.commandTasks(job.id, 'all', 'complete');
       expect((await store.fetchJob(job.id))?.state).toBe('completed');
+    });
+
+    it('undeletes a deleted job while its tasks are there: suspended, then it renders', async () => {
+      await register(store, 'w1');
+      const job = await submit(store, { frames: '1-2' });
+      const dependent = await submit(store, { dependencies: [job.id] });
+      await store.claimTask('w1');
+      await store.applyJobAction(job.id, 'delete');
+      expect((await store.fetchJob(dependent.id))?.pendingReason).toMatch(/deleted/);
+      const back = await store.undeleteJob(job.id);
+      expect(back.state).toBe('suspended');
+      expect(back.counts.suspended).toBe(2);
+      expect((await store.fetchJob(dependent.id))?.pendingReason).not.toMatch(/deleted/);
+      await store.applyJobAction(job.id, 'resume');
+      expect((await store.claimTask('w1'))?.jobId).toBe(job.id);
+      await expect(store.undeleteJob(job.id)).rejects.toMatchObject({ code: 'conflict' });
+      await expect(store.undeleteJob('000000000000000000000000')).rejects.toMatchObject({
+        code: 'not_found',
+      });
+    });
+
+    it('does not undelete a job whose tasks were purged', async () => {
+      const job = await submit(store, { frames: '1-2' });
+      await store.applyJobAction(job.id, 'delete');
+      clock.advance(1000);
+      while ((await store.purge({ deletedJobsAfterMs: 0 })).more);
+      expect((await store.listTasks(job.id, {})).length).toBe(0);
+      await expect(store.undeleteJob(job.id)).rejects.toMatchObject({ code: 'conflict' });
+      expect((await store.fetchJob(job.id))?.state).toBe('deleted');
     });
 
     it('refuses unknown tasks and finished jobs, changing nothing', async () => {

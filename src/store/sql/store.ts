@@ -60,7 +60,7 @@ import {
   taskCountOf,
 } from './jobs.js';
 import { newJobId } from './ids.js';
-import { commandTasks } from './task-commands.js';
+import { commandTasks, undeleteJob } from './task-commands.js';
 import * as leases from './leases.js';
 import * as tokens from './tokens.js';
 import * as workers from './workers.js';
@@ -487,6 +487,11 @@ export class SqlStore implements Store {
       .orderBy('idx')
       .execute();
     return rows.map(taskFromRow);
+  }
+
+  async undeleteJob(id: string): Promise<Job> {
+    await this.tx((db, now) => undeleteJob(db, this.kind, now, id));
+    return (await this.fetchJob(id))!;
   }
 
   async commandTasks(

@@ -124,3 +124,37 @@ export async function commandTasks(
   }
   await settleJob(db, dialect, now, jobId);
 }
+
+/**
+ * Brings a deleted job back (Deadline's `undelete`) while its tasks are still there (house
+ * keeping purges them `purgeDeletedAfterMs` after deletion): suspended — its unfinished tasks
+ * were suspended when it was deleted — or completed when every task had. The jobs waiting for
+ * it are judged again (one told "deleted" waits for it again).
+ */
+export async function undeleteJob(
+  db: Db,
+  dialect: Dialect,
+  now: number,
+  jobId: string,
+): Promise<void> {
+  const row = await lockJobRow(db, dialect, jobId);
+  if (!row) throw notFound(`job ${jobId}`);
+  if (row.state !== 'deleted') throw conflict(`job ${jobId} is ${row.state}, not deleted`);
+  const tasks = await db
+    .selectFrom('tasks')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where('job_id', '=', jobId)
+    .executeTakeFirst();
+  if (row.tasks_purged_at !== null || Number(tasks?.n ?? 0) < Number(row.task_count)) {
+    throw conflict(`job ${jobId} was deleted long enough ago that its tasks are purged`);
+  }
+  const counts = await recountJob(db, jobId);
+  const state = counts.completed >= Number(row.task_count) ? 'completed' : 'suspended';
+  await db
+    .updateTable('jobs')
+    .set({ state, deleted_at: null, pending_reason: '' })
+    .where('id', '=', jobId)
+    .execute();
+  await recordEvent(db, now, { type: 'job.updated', jobId, data: { undeleted: true, state } });
+  await releaseDependents(db, dialect, now, jobId);
+}
