@@ -90,8 +90,22 @@ export class FleetService {
     return this.view(saved);
   }
 
+  /**
+   * Deletes a fleet (it has no live machine left) and revokes the worker tokens the scaler
+   * made for its machines (`fleet-<name>-…`, acting as `<name>-*`): nothing needs them now.
+   */
   async remove(name: string): Promise<void> {
     await this.store.fleets.deleteFleet(name);
+    for (const t of await this.store.listTokens()) {
+      if (
+        t.revokedAt === null &&
+        t.role === 'worker' &&
+        t.workers === `${name}-*` &&
+        t.name.startsWith(`fleet-${name}-`)
+      ) {
+        await this.store.revokeToken(t.id);
+      }
+    }
   }
 
   async get(name: string): Promise<{ fleet: FleetView; machines: FleetMachine[] }> {

@@ -56,7 +56,23 @@ describe('fleet routes', () => {
     const shown = await req('GET', '/fleets/gpu-west');
     expect(shown.json()).toMatchObject({ fleet: { max: 8 }, machines: [] });
     expect((await req('GET', '/fleets/gpu-west/history')).json()).toEqual({ decisions: [] });
+    // The scaler's token for the fleet's machines goes with it; others stay.
+    const own = await store.createToken({
+      name: 'fleet-gpu-west-abc',
+      role: 'worker',
+      hash: 'h1',
+      workers: 'gpu-west-*',
+    });
+    const other = await store.createToken({
+      name: 'render-farm',
+      role: 'worker',
+      hash: 'h2',
+      workers: 'gpu-west-*',
+    });
     expect((await req('DELETE', '/fleets/gpu-west')).statusCode).toBe(200);
+    const tokens = await store.listTokens();
+    expect(tokens.find((t) => t.id === own.id)!.revokedAt).not.toBeNull();
+    expect(tokens.find((t) => t.id === other.id)!.revokedAt).toBeNull();
     expect((await req('GET', '/fleets/gpu-west')).statusCode).toBe(404);
   });
 
