@@ -135,12 +135,8 @@ export function fleetConformance(backend: string, open: OpenStore): void {
       expect(await store.fleets.interruptedQueuedTasks(1)).toEqual(new Map([[job.id, 1]]));
       expect((await store.fleets.interruptedQueuedTasks(2)).size).toBe(0);
       const events = await store.listEvents({ types: ['task.interrupted'] });
-      expect(events).toEqual([
-        expect.objectContaining({
-          jobId: job.id,
-          worker: 'w1',
-          data: expect.objectContaining({ interruptions: 1 }),
-        }),
+      expect(events.map((e) => [e.jobId, e.worker, e.data.interruptions])).toEqual([
+        [job.id, 'w1', 1],
       ]);
       // Another worker takes it and completes it; the job completes with no error.
       const second = (await store.claimTask('w2'))!;
