@@ -58,9 +58,8 @@ export interface WaitSamples {
   /** … waiting for the WAL to be flushed at COMMIT (`IO`/`WALSync`, `LWLock`/`WALWrite`). */
   wal: number;
   /**
-   * The lock waits by what was waited for: `wait_event` (`transactionid`, `tuple`,
-   * `advisory`, …) and, for row locks, the table (the relation of the waiter's `tuple` lock
-   * or of the statement it runs: `jobs`, `limits`, `tasks`).
+   * The lock waits by what was waited for (`wait_event`: `transactionid`, `tuple`, `advisory`,
+   * …) and the first 60 characters of the waiting statement.
    */
   lockOn: Record<string, number>;
 }
@@ -68,15 +67,16 @@ export interface WaitSamples {
 /**
  * Samples `pg_stat_activity` for the connections to `url`'s database every `everyMs`, on its
  * own connection, until `stop()` — the profile that says whether claims queue behind a lock.
+ * `stop(lastMs)` counts only the samples of the last `lastMs` (a run's measuring window).
  */
 export async function waitSampler(
   url: string,
   everyMs = 20,
-): Promise<{ stop(): Promise<WaitSamples> }> {
+): Promise<{ stop(lastMs?: number): Promise<WaitSamples> }> {
   const client = new pg.Client({ connectionString: url });
   client.on('error', () => undefined);
   await client.connect();
-  const totals: WaitSamples = { active: 0, lock: 0, wal: 0, lockOn: {} };
+  const samples: Array<{ at: number } & WaitSamples> = [];
   let running = true;
   const loop = (async () => {
     while (running) {
@@ -87,28 +87,43 @@ export async function waitSampler(
              and wait_event in ('WALSync', 'WALWrite', 'WALInsert')) as wal
          from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`,
       );
-      totals.active += Number(r.rows[0]!.active);
-      totals.lock += Number(r.rows[0]!.lock);
-      totals.wal += Number(r.rows[0]!.wal);
-      if (Number(r.rows[0]!.lock) > 0) {
-        // What the waiters wait for: the statement's first table word is a cheap, honest hint.
+      const sample = {
+        at: performance.now(),
+        active: Number(r.rows[0]!.active),
+        lock: Number(r.rows[0]!.lock),
+        wal: Number(r.rows[0]!.wal),
+        lockOn: {} as Record<string, number>,
+      };
+      if (sample.lock > 0) {
+        // What the waiters wait for, and the start of the statement that waits.
         const on = await client.query<{ what: string; n: string }>(
-          `select wait_event || ' ' || coalesce(substring(query from
-               '(?:update|from|into)\\s+"?([a-z_]+)'), '?') as what, count(*) as n
+          `select wait_event || ': ' || left(regexp_replace(query, '\\s+', ' ', 'g'), 60)
+             as what, count(*) as n
            from pg_stat_activity where datname = current_database() and state = 'active'
              and wait_event_type = 'Lock' and pid <> pg_backend_pid() group by 1`,
         );
-        for (const row of on.rows)
-          totals.lockOn[row.what] = (totals.lockOn[row.what] ?? 0) + Number(row.n);
+        for (const row of on.rows) sample.lockOn[row.what] = Number(row.n);
       }
+      samples.push(sample);
       await new Promise((resolve) => setTimeout(resolve, everyMs));
     }
   })();
   return {
-    async stop() {
+    async stop(lastMs = Infinity) {
       running = false;
       await loop;
       await client.end().catch(() => undefined);
+      const from = performance.now() - lastMs;
+      const totals: WaitSamples = { active: 0, lock: 0, wal: 0, lockOn: {} };
+      for (const s of samples) {
+        if (s.at < from) continue;
+        totals.active += s.active;
+        totals.lock += s.lock;
+        totals.wal += s.wal;
+        for (const [what, n] of Object.entries(s.lockOn)) {
+          totals.lockOn[what] = (totals.lockOn[what] ?? 0) + n;
+        }
+      }
       return totals;
     },
   };

@@ -92,7 +92,7 @@ export async function httpDispatch(
         });
       }
       await store.analyze();
-      // PostgreSQL: what the managers' connections wait for, over the swarm's whole run.
+      // PostgreSQL: what the managers' connections wait for in the window.
       const sampler = store.kind === 'postgres' ? await waitSampler(store.location) : undefined;
       const result = await runSwarm(
         {
@@ -109,7 +109,8 @@ export async function httpDispatch(
         },
         c.swarmProcesses,
       );
-      const waits = await sampler?.stop();
+      // The last `measureMs` of the swarm's run are its window.
+      const waits = await sampler?.stop(measureMs);
       const big = await farm.first.admin.call<{ job: { counts: { queued: number } } }>(
         'GET',
         `/api/v1/jobs/${jobs[3]!.id}`,
