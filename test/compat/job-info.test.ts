@@ -100,6 +100,13 @@ describe('JobInfo → Drover job, key by key', () => {
     expect(submission.environment).toEqual({ AYON_RENDER_JOB: '1' });
   });
 
+  it('ExtraInfoKeyValue DroverPublish=<product> publishes the job as that product', () => {
+    const { submission } = map({ ExtraInfoKeyValue0: 'DroverPublish=show/sq010/sh010/beauty' });
+    expect(submission.publish).toBe('show/sq010/sh010/beauty');
+    expect(submission.extraInfo).toEqual({ DroverPublish: 'show/sq010/sh010/beauty' });
+    expect(map({ ExtraInfoKeyValue0: 'Other=x' }).submission.publish).toBeUndefined();
+  });
+
   it('CommandLine PluginInfo keys map to the CommandLine settings; others are listed', () => {
     const { submission, ignored } = map(
       { Foo: true },

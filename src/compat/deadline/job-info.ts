@@ -197,6 +197,9 @@ interface Numbered {
   apply(values: { index: number; key: string; value: unknown }[], into: Target): void;
 }
 
+/** The ExtraInfoKeyValue key that publishes a job (see `publish` in `core/job-spec.ts`). */
+export const PUBLISH_KEY = 'DroverPublish';
+
 const numbered: Numbered[] = [
   {
     pattern: /^OutputDirectory(\d+)$/,
@@ -235,13 +238,17 @@ const numbered: Numbered[] = [
     },
   },
   {
+    // `DroverPublish=<product>` publishes the render as that product's next version (the
+    // native API's `publish`); it stays in the extra info too, so a GET shows what was sent.
     pattern: /^ExtraInfoKeyValue(\d+)$/,
     field: 'extraInfo',
     apply(values, into) {
       const extra = (into.extraInfo ??= {}) as Record<string, string>;
       for (const e of values) {
         const kv = keyValueOf(e.value, e.key);
-        if (kv) extra[kv[0]] = kv[1];
+        if (!kv) continue;
+        extra[kv[0]] = kv[1];
+        if (kv[0] === PUBLISH_KEY) into.publish = kv[1];
       }
     },
   },
