@@ -16,6 +16,7 @@ import type { EventPlugin } from '../events/plugin.js';
 import { builtinPlugins } from '../events/plugins/index.js';
 import { startDeadlineService } from '../compat/deadline/server.js';
 import type { FleetProvider } from '../fleet/provider.js';
+import { Ec2Provider } from '../fleet/providers/ec2.js';
 import { LocalProvider } from '../fleet/providers/local.js';
 import { Scaler } from '../fleet/scaler.js';
 import { onScalerWake, SCALER_PLUGIN } from '../events/plugins/scaler/index.js';
@@ -69,7 +70,11 @@ export interface ManagerOptions {
   deadlinePort?: number;
   /** `--deadline-anonymous-user NAME`: Web Service requests without credentials act as NAME. */
   deadlineAnonymousUser?: string;
-  /** Fleet providers (default: `local`, worker processes on this machine under `dataDir`). */
+  /**
+   * Fleet providers. Default: `local` (worker processes on this machine under `dataDir`) and
+   * `ec2` (credentials from the AWS SDK's default chain; it calls AWS only for the regions of
+   * the ec2 fleets defined, so a farm without one never reaches AWS).
+   */
   providers?: readonly FleetProvider[];
   /** `--deadline-aux-root DIR`: folders a user token's `AuxFiles` paths may be copied from. */
   deadlineAuxRoots?: readonly string[];
@@ -134,7 +139,15 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   });
   await host.start();
   farm.plugins = host;
-  const providers = options.providers ?? [new LocalProvider({ data: options.dataDir })];
+  const providers = options.providers ?? [
+    new LocalProvider({ data: options.dataDir }),
+    new Ec2Provider({
+      locations: async () =>
+        (await store.fleets.listFleets())
+          .filter((f) => f.provider === 'ec2')
+          .map((f) => ({ region: f.region, settings: f.settings })),
+    }),
+  ];
   for (const p of providers) farm.fleets.addProvider(p);
   // Never read as a Web Service's AuxFiles path: the store, the admin token; the kernel's files.
   farm.auxFiles = new AuxFileStore(join(options.dataDir, 'aux-files'), [

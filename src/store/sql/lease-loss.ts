@@ -10,7 +10,8 @@ type Db = Kysely<Database>;
 
 /** What a worker sent on a lease that is no longer current. */
 export type RefusedCall =
-  { kind: 'report'; outcome: 'completed' | 'failed' | 'handed-back' | 'interrupted' } | { kind: 'log' };
+  | { kind: 'report'; outcome: 'completed' | 'failed' | 'handed-back' | 'interrupted' }
+  | { kind: 'log' };
 
 /**
  * Makes a refused late call visible: a worker that stalled (or was cut off) while its task
