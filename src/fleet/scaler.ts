@@ -190,6 +190,9 @@ export class Scaler {
     if (changed) {
       machines = await store.fleets.listMachines({ live: true });
       workers = await store.listWorkers();
+      // A fleet paused just now (machines that never registered) must not launch again in
+      // this same round.
+      for (const f of await store.fleets.listFleets()) fleets.set(f.name, f);
     }
 
     const snapshot = await this.#snapshot(config, fleets, machines, workers, now);

@@ -13,7 +13,13 @@ import {
   EC2Client,
   type Instance,
 } from '@aws-sdk/client-ec2';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseFrameList } from '../../core/frames.js';
+import { jobSubmissionSchema } from '../../core/job-spec.js';
+import { openSqliteStore } from '../../store/sqlite/index.js';
+import { Scaler } from '../scaler.js';
+import { FleetService } from '../service.js';
 import { providerConformance, waitFor } from '../conformance.js';
 import { FARM_TAG, FLEET_TAG, ProviderError, type WorkerBoot } from '../provider.js';
 import { Ec2Provider, bootScript, toProviderError } from './ec2.js';
@@ -173,6 +179,91 @@ if (motoInstalled) {
     ],
   };
   providerConformance('ec2 (moto)', harness);
+
+  describe('the scaler with the ec2 provider against moto', () => {
+    it('launches and terminates exactly what its decisions say, one to one', async () => {
+      const { client } = await ready();
+      let t = Date.now();
+      const dir = mkdtempSync(join(tmpdir(), 'drover-scaler-ec2-'));
+      const store = await openSqliteStore(join(dir, 'drover.db'), { now: () => t });
+      // As the manager registers it (src/manager/server.ts): locations from the ec2 fleets.
+      const provider = new Ec2Provider({
+        clientConfig: { credentials },
+        locations: async () =>
+          (await store.fleets.listFleets())
+            .filter((f) => f.provider === 'ec2')
+            .map((f) => ({ region: f.region, settings: f.settings })),
+      });
+      const fleets = new FleetService(store, () => t);
+      fleets.addProvider(provider);
+      const farm = 'farm-scaler-moto';
+      const config = {
+        farmId: farm,
+        registerTimeout: 60,
+        pauseAfterFailures: 3,
+        interruptionsBeforeOnDemand: 2,
+      };
+      const scaler = new Scaler({
+        store,
+        fleets,
+        log: pino({ level: 'silent' }),
+        plugin: () => ({ state: 'global', config }),
+        saveConfig: () => Promise.resolve(),
+        lead: () => Promise.resolve(true),
+        managerUrls: () => ['https://drover.example:8080'],
+        createWorkerToken: () => Promise.resolve('drv_scaler-moto-token-aaaaaaaaaaaa'),
+        listEveryMs: 0,
+        now: () => t,
+      });
+      const live = async () =>
+        (await instances(client, farm)).filter((i) =>
+          ['pending', 'running'].includes(i.State?.Name ?? ''),
+        );
+      try {
+        await fleets.create({ name: 'gpu', provider: 'ec2', region: REGION, max: 4, settings });
+        const sub = jobSubmissionSchema.parse({
+          plugin: 'CommandLine',
+          frames: '1-3',
+          regions: [REGION],
+        });
+        await store.createJob(sub, parseFrameList(sub.frames));
+
+        await scaler.reconcile(config);
+        const launched = await live();
+        expect(launched).toHaveLength(3);
+        for (const i of launched) {
+          expect(i.Tags).toEqual(expect.arrayContaining([{ Key: FLEET_TAG, Value: 'gpu' }]));
+        }
+        const decisions = await store.listEvents({ types: ['fleet.launched'] });
+        expect(decisions.map((e) => e.data.asked)).toEqual([3]);
+        const recorded = await store.fleets.listMachines({ live: true });
+        expect(recorded.map((m) => m.id).sort()).toEqual(launched.map((i) => i.InstanceId).sort());
+        // Booting machines are capacity: a second look launches nothing.
+        t += 1000;
+        await scaler.reconcile(config);
+        expect(await live()).toHaveLength(3);
+
+        // None registers (no real machines): after the timeout each is terminated, once.
+        t += 61_000;
+        await scaler.reconcile(config);
+        expect(await live()).toEqual([]);
+        const stopped = await store.listEvents({ types: ['fleet.terminated'] });
+        expect(stopped.flatMap((e) => e.data.machines as string[]).sort()).toEqual(
+          launched.map((i) => i.InstanceId).sort(),
+        );
+        // Three in a row never registered: the fleet pauses and launches nothing more.
+        expect((await store.fleets.fetchFleet('gpu'))!.pausedReason).toMatch(/never registered/);
+        t += 1000;
+        await scaler.reconcile(config);
+        expect(await live()).toEqual([]);
+        expect(await store.listEvents({ types: ['fleet.launched'] })).toHaveLength(1);
+      } finally {
+        await provider.close();
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
 
   describe('ec2 provider against moto', () => {
     let provider: Ec2Provider;
