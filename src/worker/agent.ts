@@ -138,6 +138,9 @@ function codeOf(error: unknown): string | undefined {
   return error instanceof DroverError ? error.code : undefined;
 }
 
+/** The longest a heartbeat waits for its answer (the goodbye waits for it too). */
+const HEARTBEAT_TIMEOUT_MS = 10_000;
+
 /** A running worker: `done` resolves once it has stopped and told the manager. */
 export interface RunningWorker {
   readonly done: Promise<void>;
@@ -546,7 +549,14 @@ export class WorkerAgent {
           tasks.push({ lease, progress: 100, status: '' });
       }
       try {
-        const reply = await this.#client.heartbeat(this.#o.name, { tasks }, { signal: done });
+        // Not aborted when the slots finish: the goodbye (`workerStopped`) waits for this
+        // heartbeat's answer, so the manager never handles a heartbeat after the goodbye
+        // (which would show a stopped worker idle again). Bounded by the call's timeout.
+        const reply = await this.#client.heartbeat(
+          this.#o.name,
+          { tasks },
+          { timeoutMs: HEARTBEAT_TIMEOUT_MS },
+        );
         for (const lease of reply.revoked) {
           const run = this.#running.get(lease);
           if (run) {
