@@ -121,9 +121,14 @@ export function executableProblem(executable: string): string | undefined {
     : problem;
 }
 
-/** A program to run: an absolute path or a bare name looked up on the worker's PATH. */
-function executableSetting() {
-  return stringSetting()
+/**
+ * A program to run: an absolute path or a bare name looked up on the worker's PATH (also an
+ * apps folder's `executable`).
+ */
+export function executableSetting(required = 'is required') {
+  return text({
+    error: (issue) => (issue.input === undefined ? required : 'must be a string'),
+  })
     .trim()
     .min(1, 'must not be empty')
     .max(1024, 'must be at most 1024 characters')

@@ -5,7 +5,7 @@ import type { ConfigValues } from '../core/plugin-config.js';
 import type { Worker } from '../core/types.js';
 import type { Store } from '../store/contract.js';
 import { decide, type DemandJob, type FarmWorker, type FleetSnapshot } from './decide.js';
-import { ProviderError, workerName } from './provider.js';
+import { ProviderError, workerName, type Machine } from './provider.js';
 import type { FleetService } from './service.js';
 
 /**
@@ -258,27 +258,10 @@ export class Scaler {
           });
           continue;
         }
-        await this.#o.store.fleets.recordMachines(
-          [
-            {
-              id: m.id,
-              fleet: m.fleet,
-              provider: provider.kind,
-              worker: workerName(m.fleet, m.id),
-              state: 'booting',
-              capacity: m.capacity,
-              costPerHour: fleet.costPerHour ?? null,
-              launchedAt: m.launchedAt,
-              registeredAt: null,
-              terminatedAt: null,
-              failure: null,
-            },
-          ],
-          {
-            type: 'fleet.launched',
-            data: { fleet: m.fleet, reason: 'adopted: running, tagged with this farm' },
-          },
-        );
+        await this.#o.store.fleets.recordMachines([bootingMachine(fleet, provider.kind, m)], {
+          type: 'fleet.launched',
+          data: { fleet: m.fleet, reason: 'adopted: running, tagged with this farm' },
+        });
       }
       for (const m of known.values()) {
         if (!seen.has(m.id) && now - m.launchedAt > LIST_GRACE_MS) {
@@ -410,19 +393,7 @@ export class Scaler {
     );
     if (!result) return;
     await this.#o.store.fleets.recordMachines(
-      result.machines.map((m) => ({
-        id: m.id,
-        fleet: fleet.name,
-        provider: fleet.provider,
-        worker: workerName(fleet.name, m.id),
-        state: 'booting',
-        capacity: m.capacity,
-        costPerHour: fleet.costPerHour ?? null,
-        launchedAt: m.launchedAt,
-        registeredAt: null,
-        terminatedAt: null,
-        failure: null,
-      })),
+      result.machines.map((m) => bootingMachine(fleet, fleet.provider, m)),
       {
         type: 'fleet.launched',
         data: { fleet: fleet.name, asked: d.launch, clientToken, reason: d.reason },
@@ -561,4 +532,21 @@ export class Scaler {
       data: { fleet: '', at: now, unserved },
     });
   }
+}
+
+/** A machine launched or adopted, as the store records it: booting until its worker registers. */
+function bootingMachine(fleet: Fleet, provider: string, m: Machine): FleetMachine {
+  return {
+    id: m.id,
+    fleet: fleet.name,
+    provider,
+    worker: workerName(fleet.name, m.id),
+    state: 'booting',
+    capacity: m.capacity,
+    costPerHour: fleet.costPerHour ?? null,
+    launchedAt: m.launchedAt,
+    registeredAt: null,
+    terminatedAt: null,
+    failure: null,
+  };
 }

@@ -1,6 +1,6 @@
 /** The Drover monitor: a live view of the farm, served by the manager at `/`. */
-import { StrictMode, useEffect, useState, useSyncExternalStore, type ReactNode } from 'react';
-import { api, auth } from './api.js';
+import { StrictMode, useState, useSyncExternalStore, type ReactNode } from 'react';
+import { auth } from './api.js';
 import { createRoot } from 'react-dom/client';
 import { useFeedStatus } from './live.js';
 import { EventsPage } from './pages/EventsPage.js';
@@ -11,6 +11,7 @@ import { PluginsPage } from './pages/PluginsPage.js';
 import { RegionsPage } from './pages/RegionsPage.js';
 import { VersionsPage } from './pages/VersionsPage.js';
 import { WorkersPage } from './pages/WorkersPage.js';
+import { useMe } from './me.js';
 import { Link, usePath } from './router.js';
 import { useFeed } from './stores.js';
 import './styles.css';
@@ -79,23 +80,12 @@ function TokenBanner(): ReactNode {
   );
 }
 
-/** The token's role; a read-only token gets a monitor that changes nothing. */
-function useRole(): string | undefined {
-  const [role, setRole] = useState<string>();
-  useEffect(() => {
-    api.whoami().then(
-      (me) => setRole(me.role),
-      () => setRole(undefined),
-    );
-  }, []);
-  return role;
-}
-
 function App(): ReactNode {
   useFeed();
   const path = usePath();
   const status = useFeedStatus();
-  const role = useRole();
+  // The token's role: a read-only token gets a monitor that changes nothing.
+  const role = useMe()?.role;
   const current = path === '/' ? '/jobs' : path;
   return (
     <div className={role === 'read-only' ? 'app read-only' : 'app'}>

@@ -6,6 +6,10 @@ import type { FarmEvent } from '../../core/types.js';
 import { SCALER_PLUGIN } from '../../events/plugins/scaler/index.js';
 import { startManager, type RunningManager } from '../../manager/server.js';
 import { LocalProvider } from '../../fleet/providers/local.js';
+import { until } from './until.js';
+
+/** How often the demo looks: the figures are read from event times, this only bounds the wait. */
+const POLL_MS = 50;
 
 /** What `drover demo autoscale` measures (issue 12's figures). */
 export interface AutoscaleFigures {
@@ -37,22 +41,6 @@ export interface AutoscaleDemoOptions {
   costPerHour: number;
   log?: (line: string) => void;
   signal?: AbortSignal;
-}
-
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs: number,
-  signal?: AbortSignal,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (signal?.aborted) throw new Error('interrupted');
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /**
@@ -111,14 +99,15 @@ export async function runAutoscaleDemo(o: AutoscaleDemoOptions): Promise<Autosca
     const store = farm.store;
     const events = (types: FarmEvent['type'][]) => store.listEvents({ types, limit: 1000 });
 
-    const firstStart = await waitFor(
+    const firstStart = await until(
       'the first task to render',
       async () => (await events(['task.started']))[0],
       60_000,
       o.signal,
+      POLL_MS,
     );
     log(`first task rendering after ${firstStart.at - submitted} ms on ${firstStart.worker}`);
-    const reached = await waitFor(
+    const reached = await until(
       'the fleet to reach its target',
       async () => {
         const d = farm.fleets.latest?.decisions.get('demo');
@@ -131,9 +120,10 @@ export async function runAutoscaleDemo(o: AutoscaleDemoOptions): Promise<Autosca
       },
       60_000,
       o.signal,
+      POLL_MS,
     );
     log(`target ${reached.target} reached after ${reached.at - submitted} ms`);
-    await waitFor(
+    await until(
       'the job to finish',
       async () => {
         const j = await store.fetchJob(job.id);
@@ -141,16 +131,18 @@ export async function runAutoscaleDemo(o: AutoscaleDemoOptions): Promise<Autosca
       },
       10 * 60_000,
       o.signal,
+      POLL_MS,
     );
     log('job finished; waiting for the fleet to scale to zero');
-    await waitFor(
+    await until(
       'the fleet to scale to zero',
       async () =>
         (await store.fleets.listMachines({ live: true })).length === 0 ? true : undefined,
       60_000 + o.idleShutdownS * 1000,
       o.signal,
+      POLL_MS,
     );
-    await waitFor(
+    await until(
       'the workers to stop',
       async () =>
         (await store.listWorkers()).every((w) => w.runningTasks.length === 0) &&
@@ -160,6 +152,7 @@ export async function runAutoscaleDemo(o: AutoscaleDemoOptions): Promise<Autosca
           : undefined,
       30_000,
       o.signal,
+      POLL_MS,
     );
     const done = Date.now();
 

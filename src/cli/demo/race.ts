@@ -6,6 +6,7 @@ import type { PluginState } from '../../core/plugin-config.js';
 import type { Job } from '../../core/types.js';
 import { describeSites, siteRoot } from '../../gfs/simulated/index.js';
 import { GFS_PREFIX, startLocalFarm } from '../farm/local-farm.js';
+import { until } from './until.js';
 
 export interface RaceOptions {
   regions: string[];
@@ -50,22 +51,6 @@ const FAST = {
   stallAfterMs: 10_000,
   houseKeepingIntervalMs: 250,
 };
-
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs: number,
-  signal?: AbortSignal,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    signal?.throwIfAborted();
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function countFrames(dir: string): Promise<number> {
   try {

@@ -24,6 +24,7 @@ import {
 import { ErrorNote, PageHeader, StateBadge } from '../components/bits.js';
 import { ago, dateTime } from '../format.js';
 import { Debouncer, useFeedGeneration, useLiveEvents } from '../live.js';
+import { useMe } from '../me.js';
 import { Link } from '../router.js';
 import { useNow } from './WorkersPage.js';
 
@@ -35,17 +36,6 @@ interface FleetData {
 
 /** The chart covers the last hour of decisions. */
 const CHART_WINDOW_MS = 3600_000;
-
-function useRole(): string | undefined {
-  const [role, setRole] = useState<string>();
-  useEffect(() => {
-    api.whoami().then(
-      (me) => setRole(me.role),
-      () => setRole(undefined),
-    );
-  }, []);
-  return role;
-}
 
 /** Machines serving the fleet at a decision: members plus those still booting. */
 const capacityOf = (d: FleetDecision) => d.idle + d.busy + d.booting + d.draining;
@@ -336,7 +326,7 @@ function FleetPanel(props: {
 }
 
 export function FleetsPage(): ReactNode {
-  const role = useRole();
+  const role = useMe()?.role;
   const generation = useFeedGeneration();
   const now = useNow(5000);
   const [list, setList] = useState<FleetListReply>();

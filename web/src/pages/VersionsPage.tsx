@@ -8,23 +8,10 @@ import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } fro
 import { api, type Product, type Version, type VersionStatus } from '../api.js';
 import { ErrorNote, PageHeader } from '../components/bits.js';
 import { Debouncer, useFeedGeneration, useLiveEvents } from '../live.js';
+import { useMe, type Me } from '../me.js';
 
 /** Statuses a reviewer may decide on (as `canReview` in src/core/versions.ts). */
 const REVIEWABLE: readonly VersionStatus[] = ['pending review', 'approved', 'rejected'];
-
-interface Me {
-  name: string;
-  role: string;
-}
-
-/** Who is looking: approve and reject show only for what the API would allow them. */
-function useMe(): Me | undefined {
-  const [me, setMe] = useState<Me>();
-  useEffect(() => {
-    api.whoami().then(setMe, () => setMe(undefined));
-  }, []);
-  return me;
-}
 
 /** An admin reviews any version; a user the versions it submitted; other roles none. */
 function mayReview(me: Me | undefined, v: Version): boolean {

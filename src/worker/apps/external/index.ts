@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
-import { APP_NAME_PATTERN, executableProblem, isBuiltinApp } from '../../../core/app-settings.js';
+import { APP_NAME_PATTERN, executableSetting, isBuiltinApp } from '../../../core/app-settings.js';
 import { DroverError, invalid } from '../../../core/errors.js';
 import { absolutePathProblem } from '../../../core/paths.js';
 import type { TaskAssignment } from '../../../core/types.js';
@@ -46,14 +46,7 @@ const argument = text({ error: 'must be a string' }).max(4096, 'must be at most 
 export const externalAppSchema = z.strictObject({
   /** Optional: the file name (without `.json`) is the plugin name; if given it must match. */
   name: appName.optional(),
-  executable: text({ error: 'is required (an absolute path or a program name on PATH)' })
-    .trim()
-    .min(1, 'must not be empty')
-    .max(1024, 'must be at most 1024 characters')
-    .superRefine((exe, ctx) => {
-      const problem = executableProblem(exe);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    }),
+  executable: executableSetting('is required (an absolute path or a program name on PATH)'),
   arguments: z
     .array(argument, { error: 'must be a list of strings' })
     .max(256, 'at most 256 arguments')
