@@ -20,8 +20,8 @@ import { postgresPool } from '../store/postgres/index.js';
 import type { WorkResult } from '../store/contract.js';
 import { ClaimGate, claimGateSize } from './claim-gate.js';
 import { FarmMetrics } from './metrics.js';
-
 import { FleetService } from '../fleet/service.js';
+
 /** How often a long-polling claim looks again even when nothing woke it. */
 const CLAIM_RECHECK_MS = 1_000;
 
@@ -42,9 +42,9 @@ export class Farm {
   /** Claims in the store at once (see `claim-gate.ts`). */
   private readonly gate: ClaimGate;
   readonly metrics: FarmMetrics;
-
   /** Fleets, their providers and the scaler's latest decisions (issue 12). */
   readonly fleets: FleetService;
+
   constructor(
     readonly store: Store,
     readonly settings: ManagerSettings,
