@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import pino from 'pino';
+import { LocalProvider } from '../../src/fleet/providers/local.js';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { overHttp, type HttpAnswer } from '../farm.js';
@@ -166,6 +167,9 @@ async function startHostileFarm(
   await host.start();
   farm.plugins = host;
   farm.auxFiles = new AuxFileStore(join(dir, 'aux-files'), [dir, '/proc', '/sys', '/dev']);
+  // A fleet to change (the provider is never asked to launch: no scaler runs here).
+  farm.fleets.addProvider(new LocalProvider({ data: join(dir, 'fleets') }));
+  await farm.fleets.create({ name: 'f0', provider: 'local', region: 'r1', max: 2 });
   const app = buildApp(farm, quiet, { auth });
   const deadline = buildDeadlineApp(farm, quiet, { access: auth, allowedHosts: [] });
   await deadline.ready();

@@ -120,6 +120,18 @@ const endpoints: Array<{
   { method: 'POST', url: () => '/api/v1/paths/map', valid: { path: '/gfs/a', region: 'r' } },
   { method: 'POST', url: () => '/api/v1/tokens', valid: { name: 'n', role: 'user' } },
   { method: 'POST', url: () => '/api/v1/aux-files', valid: { name: 'scene.ma', content: 'aGk=' } },
+  {
+    method: 'POST',
+    url: () => '/api/v1/fleets',
+    valid: { name: 'f1', provider: 'local', region: 'r1', pools: ['gpu'], max: 2 },
+  },
+  { method: 'PATCH', url: () => '/api/v1/fleets/f0', valid: { max: 3, standby: 1 } },
+  {
+    method: 'POST',
+    url: () => '/api/v1/versions',
+    valid: { folder: '/pub/a/b/v001', product: 'a/b', comment: '' },
+  },
+  { method: 'POST', url: () => '/api/v1/versions/v1/approve', valid: { comment: 'ok' } },
 ];
 
 /** Deadline's Web Service: the routes that read a body (refusals are texts, not JSON). */
