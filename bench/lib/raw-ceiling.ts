@@ -99,6 +99,23 @@ from next
 where t.job_id = $1 and t.idx = next.idx
 returning t.idx, (select count(*) from done)::int as completed`;
 
+/**
+ * Runs one cycle statement again when PostgreSQL picked it as a deadlock's victim (it rolled
+ * back whole, so the lease it completes is still held). A rare one is possible even in this
+ * minimal loop: \`FOR UPDATE SKIP LOCKED\` may keep the lock of a row it locked and then found
+ * no longer queued (another loop's rendering task), and that loop's completion then waits
+ * for it. Drover's store retries deadlocks the same way (\`retryDelayMs\`).
+ */
+async function deadlockRetried<T>(run: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (err) {
+      if ((err as { code?: string }).code !== '40P01' || attempt >= 5) throw err;
+    }
+  }
+}
+
 export async function rawPostgresLoops(
   url: string,
   jobId: string,
@@ -120,11 +137,13 @@ export async function rawPostgresLoops(
         let n = 0;
         while (performance.now() < w.until && drainedAt === undefined) {
           const lease = `raw-${loop}-${++n}`;
-          const r = await client.query<{ idx: number; completed: number }>({
-            name: 'raw-cycle',
-            text: PG_CYCLE,
-            values: [jobId, `raw-${loop}`, Date.now(), held?.idx ?? -1, held?.lease ?? '', lease],
-          });
+          const r = await deadlockRetried(() =>
+            client.query<{ idx: number; completed: number }>({
+              name: 'raw-cycle',
+              text: PG_CYCLE,
+              values: [jobId, `raw-${loop}`, Date.now(), held?.idx ?? -1, held?.lease ?? '', lease],
+            }),
+          );
           const t = performance.now();
           // A cycle that claims nothing completes nothing either (the statement's result is
           // the claim's rows): the last completion of a drained job is not counted.
