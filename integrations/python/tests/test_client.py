@@ -210,9 +210,11 @@ class ClientTest(unittest.TestCase):
     def test_errors_are_typed(self):
         c = self.client()
         with self.assertRaises(drover.InvalidInput) as caught:
-            c.submit_job(plugin="NoSuchPlugin")
+            # Any well-formed name may wait for a worker that offers it; a built-in name in
+            # the wrong case is a typo, refused.
+            c.submit_job(plugin="commandline")
         self.assertEqual(caught.exception.field, "plugin")
-        self.assertIn("unknown application plugin", caught.exception.message)
+        self.assertIn('did you mean "CommandLine"', caught.exception.message)
         self.assertEqual(caught.exception.code, "invalid_input")
         with self.assertRaises(drover.InvalidInput) as caught:
             c.submit_job(plugin="builtin-render", plugin_info={"width": 99999})
