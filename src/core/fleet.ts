@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { text } from './text.js';
 
-/** Fleet names make worker names (`<fleet>-<id>`) and token patterns (`<fleet>-*`). */
+/** Fleet names make worker names (`<fleet>-<id>`) and token patterns (`<fleet>-<machine id prefix>*`). */
 export const FLEET_NAME = /^[a-z0-9][a-z0-9_.-]{0,47}$/;
 const shortName = text()
   .trim()

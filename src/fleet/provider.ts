@@ -26,7 +26,7 @@ export function workerName(fleet: string, machineId: string): string {
 
 /**
  * What a launched machine needs to start `drover worker` for its fleet. The token is a
- * worker token scoped to the pattern `<fleet>-*`: a secret, which a provider hands only to
+ * worker token scoped to the pattern `<fleet>-<machineIdPrefix>*`: a secret, which a provider hands only to
  * the machine (process environment, user data) and never logs, returns or tags.
  */
 export interface WorkerBoot {
@@ -99,6 +99,12 @@ export class ProviderError extends Error {
 export interface FleetProvider {
   /** `local`, `ec2`. */
   readonly kind: string;
+  /**
+   * How every machine id of this provider starts (`local-`, EC2's `i-`): a fleet's worker
+   * token is scoped to `<fleet>-<prefix>*`, so it cannot act as a worker outside the fleet
+   * whose name merely starts with the fleet's (fleet `us`, worker `us-west-2-1`).
+   */
+  readonly machineIdPrefix: string;
   /** Validates a fleet's provider settings; the parsed value is what `launch` receives. */
   readonly settingsSchema: ZodType;
   /** Launches `count` machines (idempotent per `clientToken`). */

@@ -26,6 +26,7 @@ import { FleetService } from './service.js';
  */
 class ListProvider implements FleetProvider {
   readonly kind = 'fake';
+  readonly machineIdPrefix = 'm';
   readonly settingsSchema = z.object({}).strict();
   machines: Machine[] = [];
   launches: LaunchRequest[] = [];
@@ -134,7 +135,8 @@ describe('the scaler loop', () => {
     const launch = provider.launches[0]!;
     expect(launch).toMatchObject({ farm: FARM, fleet: 'r1', count: 3, region: 'r1' });
     expect(launch.boot).toMatchObject({ token: 'secret-token', managerUrls: ['http://manager'] });
-    expect(tokens).toEqual([expect.stringMatching(/^fleet-r1-\w+ r1-\*$/)]);
+    // Scoped to the fleet's machines only: `r1-m*`, not `r1-*` (a worker `r1-west` is not one).
+    expect(tokens).toEqual([expect.stringMatching(/^fleet-r1-\w+ r1-m\*$/)]);
     const machines = await store.fleets.listMachines({ live: true });
     expect(machines.map((m) => [m.worker, m.state])).toEqual(
       expect.arrayContaining([

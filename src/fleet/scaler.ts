@@ -369,7 +369,7 @@ export class Scaler {
   async #launch(farm: string, fleet: Fleet, d: FleetDecision): Promise<void> {
     const provider = this.#o.fleets.providers.get(fleet.provider)!;
     const clientToken = `${fleet.name}-${randomBytes(8).toString('hex')}`;
-    const token = await this.#token(fleet.name);
+    const token = await this.#token(fleet.name, provider.machineIdPrefix);
     const settings = provider.settingsSchema.parse(fleet.settings);
     const result = await this.#call(fleet.name, fleet.provider, () =>
       provider.launch({
@@ -473,14 +473,16 @@ export class Scaler {
     }
   }
 
-  async #token(fleet: string): Promise<string> {
-    let token = this.#tokens.get(fleet);
+  /** The fleet's worker token: it acts only as `<fleet>-<machine id prefix>*`. */
+  async #token(fleet: string, machineIdPrefix: string): Promise<string> {
+    const pattern = `${workerName(fleet, machineIdPrefix)}*`;
+    let token = this.#tokens.get(pattern);
     if (token === undefined) {
       token = await this.#o.createWorkerToken(
         `fleet-${fleet}-${randomBytes(3).toString('hex')}`,
-        `${fleet}-*`,
+        pattern,
       );
-      this.#tokens.set(fleet, token);
+      this.#tokens.set(pattern, token);
     }
     return token;
   }

@@ -12,7 +12,7 @@ import {
 } from '../core/fleet.js';
 import { parseInput } from '../core/validate.js';
 import type { Store } from '../store/contract.js';
-import type { FleetProvider } from './provider.js';
+import { workerName, type FleetProvider } from './provider.js';
 
 /** How many of the latest events a reader without the scaler looks back through. */
 const DECISION_LOOKBACK = 5000;
@@ -92,15 +92,20 @@ export class FleetService {
 
   /**
    * Deletes a fleet (it has no live machine left) and revokes the worker tokens the scaler
-   * made for its machines (`fleet-<name>-…`, acting as `<name>-*`): nothing needs them now.
+   * made for its machines (`fleet-<name>-…`, acting as `<name>-<machine id prefix>*`, or
+   * `<name>-*` when made by an earlier version): nothing needs them now.
    */
   async remove(name: string): Promise<void> {
     await this.store.fleets.deleteFleet(name);
+    const patterns = new Set([
+      `${name}-*`,
+      ...[...this.providers.values()].map((p) => `${workerName(name, p.machineIdPrefix)}*`),
+    ]);
     for (const t of await this.store.listTokens()) {
       if (
         t.revokedAt === null &&
         t.role === 'worker' &&
-        t.workers === `${name}-*` &&
+        patterns.has(t.workers) &&
         t.name.startsWith(`fleet-${name}-`)
       ) {
         await this.store.revokeToken(t.id);

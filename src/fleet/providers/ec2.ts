@@ -155,6 +155,7 @@ const MAX_USER_DATA = 16_384;
 const MAX_LAUNCH = 1000;
 
 export class Ec2Provider implements FleetProvider {
+  readonly machineIdPrefix = 'i-';
   readonly kind = 'ec2';
   readonly settingsSchema = ec2SettingsSchema;
   readonly #o: Ec2ProviderOptions;

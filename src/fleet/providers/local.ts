@@ -87,6 +87,7 @@ const KEEP_STOPPED_MS = 24 * 3600_000;
 const MAX_LAUNCH = 1000;
 
 export class LocalProvider implements FleetProvider {
+  readonly machineIdPrefix = 'local-';
   readonly kind = 'local';
   readonly settingsSchema = localSettingsSchema;
   readonly #o: LocalProviderOptions;
@@ -191,7 +192,7 @@ export class LocalProvider implements FleetProvider {
       });
     }
     for (let i = 0; i < n; i++) {
-      const id = `local-${randomBytes(4).toString('hex')}`;
+      const id = `${this.machineIdPrefix}${randomBytes(4).toString('hex')}`;
       const worker = workerName(request.fleet, id);
       const tokenFile = this.#writeToken(worker, request.boot.token);
       const child = spawnWorkerProcess({

@@ -61,6 +61,13 @@ describe('fleet routes', () => {
       name: 'fleet-gpu-west-abc',
       role: 'worker',
       hash: 'h1',
+      workers: 'gpu-west-local-*',
+    });
+    // Made by an earlier version, scoped to the whole name prefix.
+    const older = await store.createToken({
+      name: 'fleet-gpu-west-def',
+      role: 'worker',
+      hash: 'h3',
       workers: 'gpu-west-*',
     });
     const other = await store.createToken({
@@ -72,6 +79,7 @@ describe('fleet routes', () => {
     expect((await req('DELETE', '/fleets/gpu-west')).statusCode).toBe(200);
     const tokens = await store.listTokens();
     expect(tokens.find((t) => t.id === own.id)!.revokedAt).not.toBeNull();
+    expect(tokens.find((t) => t.id === older.id)!.revokedAt).not.toBeNull();
     expect(tokens.find((t) => t.id === other.id)!.revokedAt).toBeNull();
     expect((await req('GET', '/fleets/gpu-west')).statusCode).toBe(404);
   });
