@@ -77,16 +77,7 @@ export async function startFarm(): Promise<TestFarm> {
       return child;
     },
     async stop() {
-      await Promise.all(
-        [...workers.values()].map(
-          (w) =>
-            new Promise<void>((done) => {
-              if (w.exitCode !== null || w.signalCode !== null) return done();
-              w.once('exit', () => done());
-              w.kill('SIGKILL');
-            }),
-        ),
-      );
+      await Promise.all([...workers.values()].map(killProcess));
       await manager.close();
     },
   };
@@ -124,8 +115,8 @@ export async function untilJobState(
   );
 }
 
-/** SIGTERM, then SIGKILL if the process has not exited in 30 s; resolves once it exited. */
-export function stopProcess(child: ChildProcess): Promise<void> {
+/** Sends `signal`, then SIGKILL if the process has not exited in 30 s; resolves once it exited. */
+function endProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   return new Promise((done) => {
     if (child.exitCode !== null || child.signalCode !== null) return done();
     const force = setTimeout(() => child.kill('SIGKILL'), 30_000);
@@ -133,9 +124,15 @@ export function stopProcess(child: ChildProcess): Promise<void> {
       clearTimeout(force);
       done();
     });
-    child.kill('SIGTERM');
+    child.kill(signal);
   });
 }
+
+/** SIGTERM, then SIGKILL if the process has not exited in 30 s; resolves once it exited. */
+export const stopProcess = (child: ChildProcess): Promise<void> => endProcess(child, 'SIGTERM');
+
+/** SIGKILL; resolves once the process exited. */
+export const killProcess = (child: ChildProcess): Promise<void> => endProcess(child, 'SIGKILL');
 
 /**
  * Starts the real `drover dev` on `data` with `args` (`--port 0` and `--data` are added);

@@ -7,7 +7,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../src/core/types.js';
 import { startManager, type RunningManager } from '../../src/manager/server.js';
-import { CLI, FAST, until } from '../farm.js';
+import { CLI, FAST, killProcess, until } from '../farm.js';
 
 /**
  * Replays of what real Deadline clients send (../shared/reference/deadline-webservice.md)
@@ -109,16 +109,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all(
-    workers.map(
-      (w) =>
-        new Promise<void>((done) => {
-          if (w.exitCode !== null || w.signalCode !== null) return done();
-          w.once('exit', () => done());
-          w.kill('SIGKILL');
-        }),
-    ),
-  );
+  await Promise.all(workers.map(killProcess));
   await manager.close();
 });
 

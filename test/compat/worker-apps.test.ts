@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DroverClient } from '../../src/client/index.js';
 import type { Job } from '../../src/core/types.js';
 import { startManager, type RunningManager } from '../../src/manager/server.js';
-import { CLI, FAST, until } from '../farm.js';
+import { CLI, FAST, killProcess, until } from '../farm.js';
 
 /**
  * Plugins clients name (issue 13): a job whose Deadline plugin (`MayaBatch`) no worker offers
@@ -79,16 +79,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all(
-    workers.map(
-      (w) =>
-        new Promise<void>((done) => {
-          if (w.exitCode !== null || w.signalCode !== null) return done();
-          w.once('exit', () => done());
-          w.kill('SIGKILL');
-        }),
-    ),
-  );
+  await Promise.all(workers.map(killProcess));
   await manager.close();
 });
 
