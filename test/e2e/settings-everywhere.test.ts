@@ -213,7 +213,9 @@ await withPostgres('settings in force on every manager', () => {
         return (await b.getPlugin('gfs-sync')).state === 'disabled';
       });
       const next = await workerOnB('us-1', 'us-west-2');
-      await b.submitJob(render('bg', { outputDirectories: ['/gfs/show/bg'] }));
+      // Each look below claims a task: enough of them that the job cannot run out in the
+      // re-read period (200 ran out on a fast machine before the rules were re-read).
+      await b.submitJob(render('bg', { outputDirectories: ['/gfs/show/bg'], frames: '1-4000' }));
       expect((await next())?.outputDirectories).toEqual(['/gfs/show/bg']);
 
       // As if every NOTIFY were lost: plain SQL, which sends none.
