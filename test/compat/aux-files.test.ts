@@ -17,6 +17,7 @@ import { DroverClient } from '../../src/client/index.js';
 import type { Job } from '../../src/core/types.js';
 import { startManager, type RunningManager } from '../../src/manager/server.js';
 import { CLI, FAST, until } from '../farm.js';
+import { basic, call } from './deadline-http.js';
 
 /**
  * Auxiliary files (Deadline's `AuxFiles`, deadlinecommand's extra arguments) on a real
@@ -34,20 +35,6 @@ let artistToken: string;
 let otherToken: string;
 let workerToken: string;
 let worker: ChildProcess;
-
-function basic(name: string, secret: string): string {
-  return `Basic ${Buffer.from(`${name}:${secret}`).toString('base64')}`;
-}
-
-async function call(method: string, url: string, body: unknown, auth: string) {
-  const r = await fetch(url, {
-    method,
-    headers: { authorization: auth, 'content-type': 'application/json' },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await r.text();
-  return { status: r.status, text, json: <T>() => JSON.parse(text) as T };
-}
 
 const submit = (body: unknown, auth = adminAuth) =>
   call('POST', `${deadline}/api/jobs`, body, auth);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../src/core/types.js';
 import { startManager, type RunningManager } from '../../src/manager/server.js';
 import { CLI, FAST, killProcess, until } from '../farm.js';
+import { basic, call as httpCall, type TextAnswer } from './deadline-http.js';
 
 /**
  * Replays of what real Deadline clients send (../shared/reference/deadline-webservice.md)
@@ -29,26 +30,13 @@ let adminAuth: string;
 let artistToken: string;
 const workers: ChildProcess[] = [];
 
-function basic(name: string, secret: string): string {
-  return `Basic ${Buffer.from(`${name}:${secret}`).toString('base64')}`;
-}
-
 async function call(
   method: string,
   path: string,
   body?: unknown,
   auth = adminAuth,
-): Promise<{ status: number; text: string; json<T>(): T }> {
-  const r = await fetch(`${deadline}${path}`, {
-    method,
-    headers: {
-      authorization: auth,
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await r.text();
-  return { status: r.status, text, json: <T>() => JSON.parse(text) as T };
+): Promise<TextAnswer> {
+  return httpCall(method, `${deadline}${path}`, body, auth);
 }
 
 async function jobOf(id: string): Promise<Job> {

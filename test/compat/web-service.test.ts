@@ -13,6 +13,7 @@ import { Farm } from '../../src/manager/farm.js';
 import type { Store } from '../../src/store/contract.js';
 import { openStore } from '../../src/store/open.js';
 import { TestDatabases, withPostgres } from '../../src/store/conformance/postgres-databases.js';
+import { basic } from './deadline-http.js';
 
 /**
  * Deadline's Web Service in process (real SQLite store, real tokens): every route of its
@@ -22,10 +23,6 @@ import { TestDatabases, withPostgres } from '../../src/store/conformance/postgre
 
 const quiet = pino({ level: 'silent' });
 const CMD = { Executable: '/bin/echo', Arguments: 'frame <STARTFRAME>' };
-
-function basic(name: string, secret: string): string {
-  return `Basic ${Buffer.from(`${name}:${secret}`).toString('base64')}`;
-}
 
 function webServiceSuite(kind: string, open: () => Promise<Store>): void {
   let store: Store;

@@ -9,6 +9,7 @@ import { DroverClient } from '../../src/client/index.js';
 import type { Job } from '../../src/core/types.js';
 import { startManager, type RunningManager } from '../../src/manager/server.js';
 import { CLI, FAST, killProcess, until } from '../farm.js';
+import { basic, call, type TextAnswer } from './deadline-http.js';
 
 /**
  * Plugins clients name (issue 13): a job whose Deadline plugin (`MayaBatch`) no worker offers
@@ -51,17 +52,8 @@ async function untilState(id: string, state: Job['state']): Promise<Job> {
   });
 }
 
-async function deadlineCall(method: string, path: string, body?: unknown) {
-  const r = await fetch(`${deadline}${path}`, {
-    method,
-    headers: {
-      authorization: adminAuth,
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await r.text();
-  return { status: r.status, text, json: <T>() => JSON.parse(text) as T };
+function deadlineCall(method: string, path: string, body?: unknown): Promise<TextAnswer> {
+  return call(method, `${deadline}${path}`, body, adminAuth);
 }
 
 beforeAll(async () => {
@@ -74,7 +66,7 @@ beforeAll(async () => {
     logger: pino({ level: 'silent' }),
   });
   deadline = manager.deadlineUrl!;
-  adminAuth = `Basic ${Buffer.from(`admin:${manager.adminToken!}`).toString('base64')}`;
+  adminAuth = basic('admin', manager.adminToken!);
   workerToken = (await manager.auth!.createToken('test-workers', 'worker')).secret;
 }, 60_000);
 
