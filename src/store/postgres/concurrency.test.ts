@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskAssignment } from '../../core/types.js';
 import { register, submit } from '../conformance/harness.js';
@@ -22,8 +23,9 @@ await withPostgres('postgres: concurrent claims', () => {
     await dbs.dropAll();
   }, 60_000);
 
+  let url = '';
   const openFarm = async () => {
-    const url = await dbs.clone();
+    url = await dbs.clone();
     stores = await Promise.all(
       Array.from({ length: MANAGERS }, () =>
         openPostgresStore(url, { poolSize: CONNECTIONS_EACH }),
@@ -252,6 +254,61 @@ await withPostgres('postgres: concurrent claims', () => {
     }
     await closeFarm();
   }, 120_000);
+
+  it('keeps a job rendering when its last rendering task ends while a claim of it is in flight, and house keeping queues a job left rendering with nothing rendering', async () => {
+    const { storeOf } = await openFarm();
+    const job = await submit(stores[0]!, { frames: '1-3' });
+    const first = (await storeOf(0).work('w0', undefined, true)).task!;
+    expect((await stores[3]!.fetchJob(job.id))!.state).toBe('rendering');
+
+    // Another connection holds the job's queued tasks, so w1's claim (which finds the job
+    // rendering and takes no turn) waits inside its transaction, holding the job key-shared.
+    const blocker = new pg.Client({ connectionString: url });
+    await blocker.connect();
+    try {
+      await blocker.query('begin');
+      await blocker.query(
+        `select idx from tasks where job_id = $1 and state = 'queued' for update`,
+        [job.id],
+      );
+      const claim = storeOf(1).work('w1', undefined, true);
+      for (;;) {
+        const waiting = await blocker.query(
+          `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+        );
+        if (waiting.rowCount! > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // w0's report ends the job's only rendering task while the claim is in flight: it must
+      // not wait for the claim, nor queue the job under it.
+      const done = await storeOf(2).work(
+        'w0',
+        { lease: first.lease, outcome: 'completed', exitCode: 0, message: '' },
+        false,
+      );
+      expect(done.reportError).toBeNull();
+      await blocker.query('commit');
+      const second = (await claim).task!;
+      expect(second.jobId).toBe(job.id);
+      const j = (await stores[3]!.fetchJob(job.id))!;
+      expect(j.state).toBe('rendering');
+      expect(j.counts).toMatchObject({ queued: 1, rendering: 1, completed: 1 });
+
+      // A job left rendering with nothing rendering (as when such a claim rolls back) is
+      // queued by house keeping.
+      await storeOf(1).work(
+        'w1',
+        { lease: second.lease, outcome: 'completed', exitCode: 0, message: '' },
+        false,
+      );
+      await blocker.query(`update jobs set state = 'rendering' where id = $1`, [job.id]);
+      await stores[0]!.expireLeases(60_000);
+      expect((await stores[3]!.fetchJob(job.id))!.state).toBe('queued');
+    } finally {
+      await blocker.end();
+    }
+    await closeFarm();
+  }, 60_000);
 
   it('gives each role to one manager while all of them ask at once', async () => {
     await openFarm();

@@ -56,7 +56,11 @@ type Db = Kysely<Database>;
  * frame-dependent jobs wait on takes a turn on the job (`FOR NO KEY UPDATE`, to COMMIT) and
  * reads the counters after it; so of two last tasks completing at once on two connections, the
  * second to take its turn sees the first. A worker that reports a task and claims the next of
- * the same job — the steady state on a big job — takes no turn.
+ * the same job — the steady state on a big job — takes no turn, and neither does a claim that
+ * finds its job already rendering (a worker's first claim, or one moving to another job):
+ * it moves no state. The one move it could miss, a completion ending the job's last rendering
+ * task and queuing the job under it, is made only when no other call holds the job
+ * (`noClaimInFlight`); house keeping settles a job left rendering with nothing rendering.
  *
  * Concurrency on PostgreSQL (READ COMMITTED, several connections and managers):
  * - The hot path holds `FOR KEY SHARE` on each job whose tasks it changes, from before the
@@ -210,6 +214,9 @@ const ADD_COUNT_DELTA = `insert into job_count_deltas as d (job_id, shard, queue
 /** PostgreSQL: a job's turn (see `finish`). Conflicts with itself, not with key-share locks. */
 const TAKE_TURN = `select 1 from jobs where id = ? for no key update`;
 
+/** PostgreSQL: locks a job `FOR UPDATE` unless another transaction holds any lock on it. */
+const TRY_LOCK_JOB = `select 1 from jobs where id = ? for update skip locked`;
+
 /** PostgreSQL: a job's counters, its row's plus its deltas (read after `TAKE_TURN`). */
 const COUNTED_JOB = `select j.state, j.started_at, j.task_count, j.n_pending, j.n_failed,
     j.n_suspended, j.n_queued + coalesce(sum(d.queued), 0) as n_queued,
@@ -274,6 +281,11 @@ interface Deltas {
  */
 class Cycle {
   readonly deltas = new Map<string, Deltas>();
+  /**
+   * PostgreSQL: jobs this call's claim found already rendering (and started) under its key
+   * share lock: the claim moves no state, so it takes no turn (see `finish`).
+   */
+  readonly foundRendering = new Set<string>();
   claimed: { jobId: string; taskIndex: number; attempt: number; worker: string } | undefined;
 
   delta(jobId: string): Deltas {
@@ -323,6 +335,7 @@ async function finish(db: Db, dialect: Dialect, now: number, cycle: Cycle): Prom
     ]);
     const frameWaiters = num(added!.frame_waiters as number);
     if (d.rendering === 0 && !(d.completed > 0 && frameWaiters > 0)) continue;
+    if (d.completed === 0 && cycle.foundRendering.has(id)) continue;
     await run(db, dialect, TAKE_TURN, [id]);
     const [row] = await run(db, dialect, COUNTED_JOB, [id]);
     if (row) rows.set(id, { ...row, frame_waiters: frameWaiters });
@@ -354,7 +367,9 @@ async function finish(db: Db, dialect: Dialect, now: number, cycle: Cycle): Prom
           await foldCountDeltas(db, dialect, id);
           await settleJob(db, dialect, now, id);
         } else if (next !== state || starts) {
-          await run(db, dialect, SET_JOB_ACTIVE_STATE, [next, now, id]);
+          if (next !== 'queued' || (await noClaimInFlight(db, dialect, id))) {
+            await run(db, dialect, SET_JOB_ACTIVE_STATE, [next, now, id]);
+          }
         }
         if (starts) {
           await recordEvent(db, now, {
@@ -380,6 +395,21 @@ async function finish(db: Db, dialect: Dialect, now: number, cycle: Cycle): Prom
       await refreshFrameDependents(db, dialect, id);
     }
   }
+}
+
+/**
+ * PostgreSQL: whether no other transaction holds a lock on the job, taking `FOR UPDATE` if
+ * so. Asked before a completion moves a job from rendering to queued: a claim that found the
+ * job rendering takes no turn, so its task is not in the counters read under the turn while
+ * it is in flight; but it holds the job `FOR KEY SHARE` to COMMIT, which `FOR UPDATE` cannot
+ * get past. When the row is locked the job stays rendering: a claim in flight commits a
+ * rendering task, and a job left rendering with nothing rendering (the claim rolled back, or
+ * the lock was another kind of call's) is settled by house keeping (`settleIdleRendering`).
+ * With no call of the job in flight the counters read are exact and the job is queued.
+ */
+async function noClaimInFlight(db: Db, dialect: Dialect, jobId: string): Promise<boolean> {
+  if (dialect !== 'postgres') return true;
+  return (await run(db, dialect, TRY_LOCK_JOB, [jobId])).length > 0;
 }
 
 // ── the worker's call ───────────────────────────────────────────────────────
@@ -712,6 +742,7 @@ async function claimFrom(
     if (fresh.state !== 'queued' && fresh.state !== 'rendering') return 'gone';
     const candidate = await candidateWithCounts(db, dialect, fresh, profile.name);
     if (!pickJob([candidate], profile, limits)) return 'gone';
+    if (fresh.state === 'rendering' && fresh.started_at !== null) cycle.foundRendering.add(jobId);
     job = fresh;
   }
   const jobLimits = json<string[]>(job.limits as string);

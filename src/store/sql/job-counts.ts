@@ -25,7 +25,7 @@ import type { Database, JobsTable } from './schema.js';
  * sees every other such call's change. A call that completes one task and claims the next of
  * the same job (the steady state of a farm on one big job) changes neither the rendering count
  * nor, as a task of the job is rendering after it, whether the job is complete: it takes no
- * turn. See `dispatch.ts`.
+ * turn; nor does a claim of a job it finds rendering. See `dispatch.ts`.
  *
  * Readers add the deltas (`addCountDeltas`): the job list and detail, `fetchJobRow`.
  * The job row's `n_queued` is never below the true count (deltas only lower it), so the

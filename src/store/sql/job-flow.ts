@@ -319,6 +319,43 @@ export async function releaseDependents(
   }
 }
 
+/** Jobs one house-keeping round settles at most (`settleIdleRendering`). */
+const IDLE_RENDERING_PAGE = 100;
+
+/**
+ * PostgreSQL house keeping: settles jobs left rendering with no task rendering. A completion
+ * that ends a job's last rendering task leaves the job rendering when another call holds the
+ * job (normally a claim in flight, which commits a rendering task: see `noClaimInFlight` in
+ * `dispatch.ts`); when that call rendered nothing after all, the job is queued again here,
+ * within one house-keeping round. Reads the `jobs_by_state` and `tasks_by_state` indexes only.
+ */
+export async function settleIdleRendering(db: Db, dialect: Dialect, now: number): Promise<void> {
+  if (dialect !== 'postgres') return;
+  const idle = await db
+    .selectFrom('jobs as j')
+    .select('j.id')
+    .where('j.state', '=', 'rendering')
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('tasks as t')
+            .select('t.idx')
+            .whereRef('t.job_id', '=', 'j.id')
+            .where('t.state', '=', 'rendering'),
+        ),
+      ),
+    )
+    .orderBy('j.id')
+    .limit(IDLE_RENDERING_PAGE)
+    .execute();
+  for (const { id } of idle) {
+    // Waits for the calls of the job in flight, then reads exact counters.
+    await lockJobRow(db, dialect, id);
+    await settleJob(db, dialect, now, id);
+  }
+}
+
 /** After a task of `jobId` completes: frame-dependent jobs waiting on it may have work now. */
 export async function refreshFrameDependents(
   db: Db,

@@ -60,6 +60,7 @@ import {
   taskCountOf,
 } from './jobs.js';
 import { newJobId } from './ids.js';
+import { settleIdleRendering } from './job-flow.js';
 import { commandTasks, undeleteJob } from './task-commands.js';
 import * as leases from './leases.js';
 import * as tokens from './tokens.js';
@@ -660,6 +661,7 @@ export class SqlStore implements Store {
         requeued += await requeueWorkerTasks(db, this.kind, now, w.name, 'worker stalled');
       }
       requeued += await requeueExpired(db, this.kind, now);
+      await settleIdleRendering(db, this.kind, now);
       return { requeued, stalled };
     });
   }
