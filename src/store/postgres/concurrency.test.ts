@@ -264,30 +264,41 @@ await withPostgres('postgres: concurrent claims', () => {
     // Another connection holds the job's queued tasks, so w1's claim (which finds the job
     // rendering and takes no turn) waits inside its transaction, holding the job key-shared.
     const blocker = new pg.Client({ connectionString: url });
-    await blocker.connect();
+    // pg_stat_activity is read once per transaction: the blocker's reads would stay stale.
+    const watcher = new pg.Client({ connectionString: url });
+    await Promise.all([blocker.connect(), watcher.connect()]);
     try {
       await blocker.query('begin');
       await blocker.query(
         `select idx from tasks where job_id = $1 and state = 'queued' for update`,
         [job.id],
       );
+      const lockWaiters = async (n: number) => {
+        for (;;) {
+          const waiting = await watcher.query(
+            `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+          );
+          if (waiting.rowCount! >= n) return;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      };
       const claim = storeOf(1).work('w1', undefined, true);
-      for (;;) {
-        const waiting = await blocker.query(
-          `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
-        );
-        if (waiting.rowCount! > 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      // w0's report ends the job's only rendering task while the claim is in flight: it must
-      // not wait for the claim, nor queue the job under it.
-      const done = await storeOf(2).work(
+      await lockWaiters(1);
+      // w0's report ends the job's only rendering task while the claim is in flight. It
+      // commits without waiting for the claim; settling the job after its COMMIT (it looks
+      // idle) waits for the claim's key share, so the job is not queued under the claim.
+      const done = storeOf(2).work(
         'w0',
         { lease: first.lease, outcome: 'completed', exitCode: 0, message: '' },
         false,
       );
-      expect(done.reportError).toBeNull();
+      await lockWaiters(2);
+      expect(
+        (await blocker.query(`select state from tasks where job_id = $1 and idx = 0`, [job.id]))
+          .rows[0].state,
+      ).toBe('completed');
       await blocker.query('commit');
+      expect((await done).reportError).toBeNull();
       const second = (await claim).task!;
       expect(second.jobId).toBe(job.id);
       const j = (await stores[3]!.fetchJob(job.id))!;
@@ -305,7 +316,7 @@ await withPostgres('postgres: concurrent claims', () => {
       await stores[0]!.expireLeases(60_000);
       expect((await stores[3]!.fetchJob(job.id))!.state).toBe('queued');
     } finally {
-      await blocker.end();
+      await Promise.all([blocker.end(), watcher.end()]);
     }
     await closeFarm();
   }, 60_000);

@@ -55,12 +55,21 @@ type Db = Kysely<Database>;
  * move the job between queued, rendering and completed) or completes a task that
  * frame-dependent jobs wait on takes a turn on the job (`FOR NO KEY UPDATE`, to COMMIT) and
  * reads the counters after it; so of two last tasks completing at once on two connections, the
- * second to take its turn sees the first. A worker that reports a task and claims the next of
- * the same job — the steady state on a big job — takes no turn, and neither does a claim that
- * finds its job already rendering (a worker's first claim, or one moving to another job):
- * it moves no state. The one move it could miss, a completion ending the job's last rendering
- * task and queuing the job under it, is made only when no other call holds the job
- * (`noClaimInFlight`); house keeping settles a job left rendering with nothing rendering.
+ * second to take its turn sees the first. Most such calls take no turn:
+ * - a worker that reports a task and claims the next of the same job (the steady state on a
+ *   big job) changes no count that moves the state;
+ * - a claim that finds its job already rendering (a worker's first claim, or one moving to
+ *   another job) moves no state;
+ * - a completion without a claim of the same job (a worker moving to another job, or with
+ *   nothing left to claim) moves the job, if at all, after COMMIT: the store then reads the
+ *   job's committed counters (`lagsCounters`) and, when the job is left rendering with
+ *   nothing rendering, settles it under `FOR UPDATE` (queued, or completed with all that
+ *   follows). Of the last tasks completing at once, the call that commits last sees the rest.
+ * A completion that frame-dependent jobs wait on still takes its turn; it queues the job only
+ * when no other call holds it (`noClaimInFlight`), as a claim in flight that found the job
+ * rendering is not in the counters it read. House keeping settles what a crash between a
+ * COMMIT and its settling, or a claim that rendered nothing after all, leaves behind
+ * (`settleIdleRendering`).
  *
  * Concurrency on PostgreSQL (READ COMMITTED, several connections and managers):
  * - The hot path holds `FOR KEY SHARE` on each job whose tasks it changes, from before the
@@ -286,6 +295,8 @@ class Cycle {
    * share lock: the claim moves no state, so it takes no turn (see `finish`).
    */
   readonly foundRendering = new Set<string>();
+  /** PostgreSQL: jobs this call completed a task of without its turn (see `finish`). */
+  readonly settleAfterCommit: string[] = [];
   claimed: { jobId: string; taskIndex: number; attempt: number; worker: string } | undefined;
 
   delta(jobId: string): Deltas {
@@ -306,11 +317,10 @@ class Cycle {
  * transaction writes. The job's state can change only by a call whose net change of the
  * job's rendering count is not 0: completing one task and claiming the next of the same job
  * leaves the rendering count as it was, and the job cannot be complete with the claimed task
- * rendering. Such a call, and one that completes a task of a job that frame-dependent jobs
- * wait on, takes its turn on the job (`FOR NO KEY UPDATE`, to COMMIT) and then reads the
- * counters: every other call that could change the state took its turn before or waits for
- * this one, so the state written is the one the counters have at COMMIT, and of two last
- * tasks completed at once the second to take its turn sees the first.
+ * rendering. Such a call (but for the kinds the top of this file lists), and one that
+ * completes a task of a job that frame-dependent jobs wait on, takes its turn on the job
+ * (`FOR NO KEY UPDATE`, to COMMIT) and then reads the counters: every other turn taken
+ * before it committed, so the state written is the one the counters have at COMMIT.
  */
 async function finish(db: Db, dialect: Dialect, now: number, cycle: Cycle): Promise<void> {
   const ids = [...cycle.deltas.keys()].sort();
@@ -335,7 +345,11 @@ async function finish(db: Db, dialect: Dialect, now: number, cycle: Cycle): Prom
     ]);
     const frameWaiters = num(added!.frame_waiters as number);
     if (d.rendering === 0 && !(d.completed > 0 && frameWaiters > 0)) continue;
-    if (d.completed === 0 && cycle.foundRendering.has(id)) continue;
+    if (d.rendering > 0 && cycle.foundRendering.has(id)) continue;
+    if (d.rendering < 0 && frameWaiters === 0) {
+      cycle.settleAfterCommit.push(id);
+      continue;
+    }
     await run(db, dialect, TAKE_TURN, [id]);
     const [row] = await run(db, dialect, COUNTED_JOB, [id]);
     if (row) rows.set(id, { ...row, frame_waiters: frameWaiters });
@@ -349,17 +363,7 @@ async function finish(db: Db, dialect: Dialect, now: number, cycle: Cycle): Prom
     if (row) {
       const state = row.state as string;
       if (state === 'queued' || state === 'rendering') {
-        const next = activeJobState(
-          {
-            pending: num(row.n_pending as number),
-            queued: num(row.n_queued as number),
-            rendering: num(row.n_rendering as number),
-            completed: num(row.n_completed as number),
-            failed: num(row.n_failed as number),
-            suspended: num(row.n_suspended as number),
-          },
-          num(row.task_count as number),
-        );
+        const next = activeJobState(countsOfRow(row), num(row.task_count as number));
         const starts = claimedHere && row.started_at === null;
         if (next === 'completed') {
           // Every task of the job completed and committed, but for this call's: no other
@@ -395,6 +399,35 @@ async function finish(db: Db, dialect: Dialect, now: number, cycle: Cycle): Prom
       await refreshFrameDependents(db, dialect, id);
     }
   }
+}
+
+/** What a worker's call leaves for its caller to do after COMMIT. */
+export interface Settle {
+  /** Jobs to `settleIfIdle`: the call completed a task of each without taking its turn. */
+  settleAfterCommit: string[];
+}
+
+/**
+ * PostgreSQL, after COMMIT of a call that completed a task of the job without its turn:
+ * whether the job's state lags its committed counters (rendering with nothing rendering:
+ * queued again, or complete). Of calls completing the job's last tasks at once, the one that
+ * committed last reads every other's change here, so at least one of them sees it.
+ */
+export async function lagsCounters(db: Db, jobId: string): Promise<boolean> {
+  const [row] = await run(db, 'postgres', COUNTED_JOB, [jobId]);
+  if (!row || (row.state !== 'queued' && row.state !== 'rendering')) return false;
+  return activeJobState(countsOfRow(row), num(row.task_count as number)) !== row.state;
+}
+
+function countsOfRow(row: Row) {
+  return {
+    pending: num(row.n_pending as number),
+    queued: num(row.n_queued as number),
+    rendering: num(row.n_rendering as number),
+    completed: num(row.n_completed as number),
+    failed: num(row.n_failed as number),
+    suspended: num(row.n_suspended as number),
+  };
 }
 
 /**
@@ -446,7 +479,7 @@ export async function work(
   report: TaskReport | undefined,
   wantTask: boolean,
   settings: DispatchSettings,
-): Promise<WorkResult> {
+): Promise<WorkResult & Settle> {
   // Touching the worker's row first makes one worker's calls run one at a time. It also
   // counts the tasks the worker holds (before this call's report).
   const [worker] = await run(db, dialect, TOUCH_WORKER, [now, workerName]);
@@ -488,7 +521,7 @@ export async function work(
       data: task ? { jobId: task.jobId } : {},
     });
   }
-  return { reportError, task };
+  return { reportError, task, settleAfterCommit: cycle.settleAfterCommit };
 }
 
 /** Applies a worker's report on the task its lease names; throws lease_lost, changing nothing. */
@@ -498,10 +531,11 @@ export async function report(
   now: number,
   workerName: string,
   r: TaskReport,
-): Promise<void> {
+): Promise<Settle> {
   const cycle = new Cycle();
   await applyReport(db, dialect, now, workerName, r, cycle);
   await finish(db, dialect, now, cycle);
+  return { settleAfterCommit: cycle.settleAfterCommit };
 }
 
 async function applyReport(

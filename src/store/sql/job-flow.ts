@@ -323,11 +323,11 @@ export async function releaseDependents(
 const IDLE_RENDERING_PAGE = 100;
 
 /**
- * PostgreSQL house keeping: settles jobs left rendering with no task rendering. A completion
- * that ends a job's last rendering task leaves the job rendering when another call holds the
- * job (normally a claim in flight, which commits a rendering task: see `noClaimInFlight` in
- * `dispatch.ts`); when that call rendered nothing after all, the job is queued again here,
- * within one house-keeping round. Reads the `jobs_by_state` and `tasks_by_state` indexes only.
+ * PostgreSQL house keeping: settles jobs left rendering with no task rendering, to queued or
+ * completed (with what completion brings). The hot path settles them itself after COMMIT
+ * (`lagsCounters` in `dispatch.ts`); this catches a manager that died between the two, and a
+ * claim in flight that kept a completion from queuing the job and then rendered nothing.
+ * Reads the `jobs_by_state` and `tasks_by_state` indexes only.
  */
 export async function settleIdleRendering(db: Db, dialect: Dialect, now: number): Promise<void> {
   if (dialect !== 'postgres') return;
@@ -349,11 +349,18 @@ export async function settleIdleRendering(db: Db, dialect: Dialect, now: number)
     .orderBy('j.id')
     .limit(IDLE_RENDERING_PAGE)
     .execute();
-  for (const { id } of idle) {
-    // Waits for the calls of the job in flight, then reads exact counters.
-    await lockJobRow(db, dialect, id);
-    await settleJob(db, dialect, now, id);
-  }
+  for (const { id } of idle) await settleLockedJob(db, dialect, now, id);
+}
+
+/** Locks the job `FOR UPDATE` (waiting for its calls in flight), then settles it. */
+export async function settleLockedJob(
+  db: Db,
+  dialect: Dialect,
+  now: number,
+  jobId: string,
+): Promise<void> {
+  await lockJobRow(db, dialect, jobId);
+  await settleJob(db, dialect, now, jobId);
 }
 
 /** After a task of `jobId` completes: frame-dependent jobs waiting on it may have work now. */

@@ -43,7 +43,7 @@ import {
   IDEMPOTENCY_KEY_TTL_MS,
 } from '../contract.js';
 import type { Dialect } from './dialect.js';
-import { report, requeueExpired, requeueWorkerTasks, work } from './dispatch.js';
+import { lagsCounters, report, requeueExpired, requeueWorkerTasks, work } from './dispatch.js';
 import { EventLog, beginEvents, flushEvents, recordEvent } from './events.js';
 import {
   TASK_INSERT_BATCH,
@@ -60,7 +60,7 @@ import {
   taskCountOf,
 } from './jobs.js';
 import { newJobId } from './ids.js';
-import { settleIdleRendering } from './job-flow.js';
+import { settleIdleRendering, settleLockedJob } from './job-flow.js';
 import { commandTasks, undeleteJob } from './task-commands.js';
 import * as leases from './leases.js';
 import * as tokens from './tokens.js';
@@ -591,9 +591,12 @@ export class SqlStore implements Store {
   async reportTask(workerName: string, r: TaskReport): Promise<void> {
     // A refused report changes nothing but is recorded (`recordLeaseLoss`); the refusal
     // reaches the caller after that record commits.
+    let settle: readonly string[] = [];
     const refused = await this.tx((db, now) =>
       refusingLateCalls(
-        () => report(db, this.kind, now, workerName, r),
+        async () => {
+          ({ settleAfterCommit: settle } = await report(db, this.kind, now, workerName, r));
+        },
         () =>
           recordLeaseLoss(db, this.kind, now, workerName, r.lease, {
             kind: 'report',
@@ -601,6 +604,7 @@ export class SqlStore implements Store {
           }),
       ),
     );
+    await this.settleJobs(settle);
     if (refused) throw refused;
   }
 
@@ -614,12 +618,31 @@ export class SqlStore implements Store {
     r: TaskReport | undefined,
     wantTask: boolean,
   ): Promise<WorkResult> {
-    return this.tx(
+    const { settleAfterCommit, ...result } = await this.tx(
       (db, now) =>
         work(db, this.kind, now, workerName, r, wantTask, { leaseTtlMs: this.leaseTtlMs }),
       // A claim alone makes no work dispatchable; a report may (slots, limits, dependents).
       { wakes: r !== undefined },
     );
+    await this.settleJobs(settleAfterCommit);
+    return result;
+  }
+
+  /**
+   * PostgreSQL: moves the jobs a committed call completed tasks of without its turn, when
+   * their state lags their counters (`dispatch.ts`). The call itself has committed, so a
+   * failure here is not its failure: house keeping settles the job within a round.
+   */
+  private async settleJobs(ids: readonly string[]): Promise<void> {
+    for (const id of ids) {
+      try {
+        if (await lagsCounters(this.db, id)) {
+          await this.tx((db, now) => settleLockedJob(db, this.kind, now, id));
+        }
+      } catch {
+        // Left to house keeping (`settleIdleRendering`).
+      }
+    }
   }
 
   async appendTaskLog(workerName: string, append: LogAppend): Promise<void> {
