@@ -3,8 +3,8 @@ import type { TaskState } from './job-spec.js';
 /**
  * The task state machine, beside the job one (`job-state.ts`): which moves a task may make
  * and where a rendering attempt ends. Pure; the store applies it in SQL (`dispatch.ts`,
- * `jobs.ts`), whose UPDATEs re-check the `from` state in their WHERE clause, so a move that
- * another transaction made first changes nothing.
+ * `task-ends.ts`, `jobs.ts`), whose UPDATEs re-check the `from` state in their WHERE clause,
+ * so a move that another transaction made first changes nothing.
  *
  *   pending ──release──▶ queued ──claim──▶ rendering ──complete──▶ completed
  *      ▲                  ▲  ▲                │ │

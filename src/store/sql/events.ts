@@ -1,8 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DroverError } from '../../core/errors.js';
 import { sql, type Insertable, type Kysely } from 'kysely';
 import type { FarmEvent } from '../../core/types.js';
 import { MAX_PAGE, type EventQuery, type NewEvent } from '../contract.js';
 import type { Dialect } from './dialect.js';
+import type { StoreKit } from './kit.js';
 import { eventFromRow, num } from './rows.js';
 import type { Database, EventsTable } from './schema.js';
 
@@ -221,4 +223,30 @@ export class EventLog {
       select drover_publish_events(${PUBLISH_TRANSACTIONS}) as n`.execute(this.db);
     return Math.max(0, num(r.rows[0]?.n ?? 0));
   }
+}
+
+/** How long `appendEvent` waits for its event to be published (PostgreSQL). */
+const APPEND_WAIT_MS = 10_000;
+
+/**
+ * On PostgreSQL the event has its seq once it is published: waits for that, up to
+ * `APPEND_WAIT_MS` (only a long transaction in the database makes it wait at all).
+ */
+export async function appendEvent(
+  kit: StoreKit,
+  log: EventLog,
+  event: NewEvent,
+): Promise<FarmEvent> {
+  const id = await kit.tx(async (db, now) => {
+    await recordEvent(db, now, event);
+    return flushEvents(db, kit.kind);
+  });
+  const appended = await log.fetchPublished(id!, APPEND_WAIT_MS);
+  if (!appended) {
+    throw new DroverError(
+      'unavailable',
+      `event ${event.type} was appended, but a long-running transaction on the database holds its publication back; consumers will see it when that transaction ends`,
+    );
+  }
+  return appended;
 }

@@ -3,9 +3,9 @@ import type { Dialect } from './dialect.js';
 import type { Database } from './schema.js';
 
 /**
- * What a store family (`fleets.ts`, `versions.ts`) gets from `SqlStore`: the database, its
- * dialect and clock, and the transaction runner every write goes through (events appended
- * inside `tx` are published with its COMMIT; see `events.ts`).
+ * What a store family (`fleets.ts`, `versions.ts`, `job-store.ts`, …) gets from `SqlStore`:
+ * the database, its dialect and clock, and the transaction runner every write goes through
+ * (events appended inside `tx` are published with its COMMIT; see `events.ts`).
  */
 export interface StoreKit {
   readonly db: Kysely<Database>;
@@ -19,4 +19,11 @@ export interface StoreKit {
   write<T>(statement: Promise<T>): Promise<T>;
   /** After a committed settings change: every manager re-reads its settings. */
   settingsChanged(): void;
+  /** How long a claimed task's lease lasts (`StoreOptions.leaseTtlMs`). */
+  readonly leaseTtlMs: number;
+  /** After a worker's call commits: settles the jobs it left for then (`SqlStore.settleJobs`). */
+  settleJobs(ids: readonly string[]): Promise<void>;
 }
+
+/** Lets I/O callbacks (requests that arrived) run before the next transaction starts. */
+export const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));

@@ -1,6 +1,8 @@
 import { sql, type Kysely } from 'kysely';
+import type { LimitUsage } from '../../core/types.js';
+import type { StoreKit } from './kit.js';
 import type { Database } from './schema.js';
-import { json } from './rows.js';
+import { json, num } from './rows.js';
 
 /** Gives back the limits a task held while it rendered (in name order, as `takeLimits`). */
 export async function releaseLimits(db: Kysely<Database>, heldLimits: string): Promise<void> {
@@ -41,4 +43,27 @@ export async function takeLimits(
     taken.push(name);
   }
   return taken;
+}
+
+export async function setLimit(kit: StoreKit, name: string, max: number): Promise<LimitUsage> {
+  const limit = await kit.tx(async (db) => {
+    await db
+      .insertInto('limits')
+      .values({ name, max, in_use: 0 })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ max }))
+      .execute();
+    const row = await db
+      .selectFrom('limits')
+      .selectAll()
+      .where('name', '=', name)
+      .executeTakeFirstOrThrow();
+    return { name: row.name, max: num(row.max), inUse: num(row.in_use) };
+  });
+  kit.settingsChanged();
+  return limit;
+}
+
+export async function listLimits(kit: StoreKit): Promise<LimitUsage[]> {
+  const rows = await kit.db.selectFrom('limits').selectAll().orderBy('name').execute();
+  return rows.map((r) => ({ name: r.name, max: num(r.max), inUse: num(r.in_use) }));
 }

@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Role, TokenInfo } from '../../core/auth.js';
 import { conflict, notFound, type DroverError } from '../../core/errors.js';
+import type { StoreKit } from './kit.js';
 import { tokenFromRow } from './rows.js';
 import type { Database } from './schema.js';
+import { isUniqueViolation } from './transient.js';
 
 /** A new token's record (its id is random; nothing is stored yet). */
 export function newToken(
@@ -84,4 +86,26 @@ export async function revoke(db: Kysely<Database>, now: number, id: string): Pro
     .executeTakeFirst();
   if (!row) throw notFound(`live token ${id}`);
   return tokenFromRow(row);
+}
+
+/** `Store.createToken`: a new token, stored in its own transaction. */
+export async function create(
+  kit: StoreKit,
+  token: {
+    name: string;
+    role: Role;
+    hash: string;
+    workers?: string;
+  },
+): Promise<TokenInfo> {
+  const info = newToken(token, kit.now());
+  try {
+    await kit.tx((db) => insert(db, info, token.hash), { wakes: false });
+  } catch (err) {
+    if (isUniqueViolation(err)) throw nameTaken(info.name);
+    throw err;
+  }
+  // A manager may have cached this hash as unknown.
+  kit.settingsChanged();
+  return info;
 }

@@ -8,7 +8,7 @@ import {
   runningCount,
   setWorkerState,
   touchWorker,
-} from './dispatch.js';
+} from './task-ends.js';
 import { recordEvent } from './events.js';
 import { num, workerFromRow } from './rows.js';
 import type { Database } from './schema.js';
