@@ -21,8 +21,6 @@ export interface StoreKit {
   settingsChanged(): void;
   /** How long a claimed task's lease lasts (`StoreOptions.leaseTtlMs`). */
   readonly leaseTtlMs: number;
-  /** After a worker's call commits: settles the jobs it left for then (`SqlStore.settleJobs`). */
-  settleJobs(ids: readonly string[]): Promise<void>;
 }
 
 /** Lets I/O callbacks (requests that arrived) run before the next transaction starts. */

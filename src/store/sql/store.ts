@@ -40,9 +40,7 @@ import {
   type TaskCommand,
 } from '../contract.js';
 import type { Dialect } from './dialect.js';
-import { lagsCounters } from './dispatch.js';
 import { EventLog, appendEvent, beginEvents, flushEvents } from './events.js';
-import { settleLockedJob } from './job-flow.js';
 import * as jobCreation from './job-creation.js';
 import * as jobStore from './job-store.js';
 import * as housekeeping from './housekeeping.js';
@@ -115,7 +113,6 @@ export class SqlStore implements Store {
       write: (statement) => this.write(statement),
       settingsChanged: () => this.settingsChanged(),
       leaseTtlMs: this.leaseTtlMs,
-      settleJobs: (ids) => this.settleJobs(ids),
     };
     this.fleets = new SqlFleetStore(this.kit);
     this.versions = new SqlVersionStore(this.kit);
@@ -289,23 +286,6 @@ export class SqlStore implements Store {
 
   work(workerName: string, r: TaskReport | undefined, wantTask: boolean): Promise<WorkResult> {
     return workerCalls.work(this.kit, workerName, r, wantTask);
-  }
-
-  /**
-   * PostgreSQL: moves the jobs a committed call completed tasks of without its turn, when
-   * their state lags their counters (`dispatch.ts`). The call itself has committed, so a
-   * failure here is not its failure: house keeping settles the job within a round.
-   */
-  private async settleJobs(ids: readonly string[]): Promise<void> {
-    for (const id of ids) {
-      try {
-        if (await lagsCounters(this.db, id)) {
-          await this.tx((db, now) => settleLockedJob(db, this.kind, now, id));
-        }
-      } catch {
-        // Left to house keeping (`settleIdleRendering`).
-      }
-    }
   }
 
   appendTaskLog(workerName: string, append: LogAppend): Promise<void> {

@@ -3,6 +3,7 @@ import type { LogAppend, TaskReport } from '../../core/worker-protocol.js';
 import type { WorkResult } from '../contract.js';
 import * as dispatch from './dispatch.js';
 import type { StoreKit } from './kit.js';
+import { settleLockedJob } from './job-flow.js';
 import { recordLeaseLoss } from './lease-loss.js';
 import { appendLog } from './task-log.js';
 
@@ -46,7 +47,7 @@ export async function reportTask(kit: StoreKit, workerName: string, r: TaskRepor
         }),
     ),
   );
-  await kit.settleJobs(settle);
+  await settleJobs(kit, settle);
   if (refused) throw refused;
 }
 
@@ -67,7 +68,7 @@ export async function work(
     // A claim alone makes no work dispatchable; a report may (slots, limits, dependents).
     { wakes: r !== undefined },
   );
-  await kit.settleJobs(settleAfterCommit);
+  await settleJobs(kit, settleAfterCommit);
   return result;
 }
 
@@ -85,4 +86,21 @@ export async function appendTaskLog(
     { wakes: false },
   );
   if (refused) throw refused;
+}
+
+/**
+ * PostgreSQL: moves the jobs a committed call completed tasks of without its turn, when
+ * their state lags their counters (`dispatch.ts`). The call itself has committed, so a
+ * failure here is not its failure: house keeping settles the job within a round.
+ */
+async function settleJobs(kit: StoreKit, ids: readonly string[]): Promise<void> {
+  for (const id of ids) {
+    try {
+      if (await dispatch.lagsCounters(kit.db, id)) {
+        await kit.tx((db, now) => settleLockedJob(db, kit.kind, now, id));
+      }
+    } catch {
+      // Left to house keeping (`settleIdleRendering`).
+    }
+  }
 }
