@@ -59,7 +59,8 @@ export interface WaitSamples {
   wal: number;
   /**
    * The lock waits by what was waited for (`wait_event`: `transactionid`, `tuple`, `advisory`,
-   * …) and the first 60 characters of the waiting statement.
+   * …), the first 60 characters of the waiting statement, and after `←` the state of the
+   * first transaction blocking it and the start of the last statement that one ran.
    */
   lockOn: Record<string, number>;
 }
@@ -97,10 +98,14 @@ export async function waitSampler(
       if (sample.lock > 0) {
         // What the waiters wait for, and the start of the statement that waits.
         const on = await client.query<{ what: string; n: string }>(
-          `select wait_event || ': ' || left(regexp_replace(query, '\\s+', ' ', 'g'), 60)
+          `select a.wait_event || ': ' || left(regexp_replace(a.query, '\\s+', ' ', 'g'), 60)
+             || ' ← ' || coalesce((select b.state || ', last ran '
+               || left(regexp_replace(b.query, '\\s+', ' ', 'g'), 40)
+               from pg_stat_activity as b where b.pid = (pg_blocking_pids(a.pid))[1]), '?')
              as what, count(*) as n
-           from pg_stat_activity where datname = current_database() and state = 'active'
-             and wait_event_type = 'Lock' and pid <> pg_backend_pid() group by 1`,
+           from pg_stat_activity as a where a.datname = current_database()
+             and a.state = 'active' and a.wait_event_type = 'Lock'
+             and a.pid <> pg_backend_pid() group by 1`,
         );
         for (const row of on.rows) sample.lockOn[row.what] = Number(row.n);
       }
