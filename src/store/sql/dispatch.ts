@@ -46,13 +46,9 @@ import { endReportedTask, recordTaskError, taskByLease } from './task-ends.js';
  * to this connection's delta row of the job (`job-counts.ts`, migration 014), which no other
  * transaction writes: claims and completions of one job on many connections and managers do
  * not queue behind one row lock held to COMMIT. Only a call that changes the job's rendering
- * count (a claim without a completion of the same job, or the reverse: the only calls that can
- * move the job between queued, rendering and completed) or completes a task that
- * frame-dependent jobs wait on takes a turn on the job (`FOR NO KEY UPDATE`, to COMMIT) and
- * reads the counters after it; so of two last tasks completing at once on two connections, the
- * second to take its turn sees the first. Most such calls take no turn:
- * - a worker that reports a task and claims the next of the same job (the steady state on a
- *   big job) changes no count that moves the state;
+ * count can move the job between queued, rendering and completed: a worker that reports a
+ * task and claims the next of the same job (the steady state on a big job) moves nothing.
+ * Of the calls that do change it, most take no turn on the job:
  * - a claim that finds its job already rendering (a worker's first claim, or one moving to
  *   another job) moves no state;
  * - a completion without a claim of the same job (a worker moving to another job, or with
@@ -60,11 +56,13 @@ import { endReportedTask, recordTaskError, taskByLease } from './task-ends.js';
  *   job's committed counters (`lagsCounters`) and, when the job is left rendering with
  *   nothing rendering, settles it under `FOR UPDATE` (queued, or completed with all that
  *   follows). Of the last tasks completing at once, the call that commits last sees the rest.
- * A completion that frame-dependent jobs wait on still takes its turn; it queues the job only
- * when no other call holds it (`noClaimInFlight`), as a claim in flight that found the job
- * rendering is not in the counters it read. House keeping settles what a crash between a
- * COMMIT and its settling, or a claim that rendered nothing after all, leaves behind
- * (`settleIdleRendering`).
+ * A job's first claim (queued → rendering, `job.started`) and a completion of a task that
+ * frame-dependent jobs wait on take a turn on the job (`FOR NO KEY UPDATE`, to COMMIT) and
+ * read the counters after it, so each sees every turn taken before its own. Such a
+ * completion queues the job only when no other call holds it (`noClaimInFlight`): a claim in
+ * flight that found the job rendering is not in the counters it read. House keeping settles
+ * what a crash between a COMMIT and its settling, or a claim that rendered nothing after all,
+ * leaves behind (`settleIdleRendering`).
  *
  * Concurrency on PostgreSQL (READ COMMITTED, several connections and managers):
  * - The hot path holds `FOR KEY SHARE` on each job whose tasks it changes, from before the
@@ -131,10 +129,11 @@ export class Cycle {
  * transaction writes. The job's state can change only by a call whose net change of the
  * job's rendering count is not 0: completing one task and claiming the next of the same job
  * leaves the rendering count as it was, and the job cannot be complete with the claimed task
- * rendering. Such a call (but for the kinds the top of this file lists), and one that
- * completes a task of a job that frame-dependent jobs wait on, takes its turn on the job
- * (`FOR NO KEY UPDATE`, to COMMIT) and then reads the counters: every other turn taken
- * before it committed, so the state written is the one the counters have at COMMIT.
+ * rendering. Of such calls only a job's first claim, and a completion of a task that
+ * frame-dependent jobs wait on, take a turn on the job (`FOR NO KEY UPDATE`, to COMMIT) and
+ * then read the counters: every turn taken before committed first. A claim of a job found
+ * rendering moves nothing; a completion is settled after COMMIT (`settleAfterCommit`; see the
+ * top of this file).
  */
 async function finish(db: Db, dialect: Dialect, now: number, cycle: Cycle): Promise<void> {
   const ids = [...cycle.deltas.keys()].sort();
