@@ -18,14 +18,11 @@ import type { Database, JobsTable } from './schema.js';
  * are folded into the row (`foldCountDeltas`) and the row alone is exact from there on.
  *
  * Exactness of what is derived from the counters (the job's queued/rendering/completed state,
- * its completion and what follows it) is kept by the hot path itself: a call whose net change
- * of a job's rendering count is not 0 (a claim without a completion of the same job, or the
- * reverse) or that completes a task of a job with frame-dependent jobs waiting on it takes
- * turns on the job (`FOR NO KEY UPDATE`) and reads the counters after it got the turn, so it
- * sees every other such call's change. A call that completes one task and claims the next of
- * the same job (the steady state of a farm on one big job) changes neither the rendering count
- * nor, as a task of the job is rendering after it, whether the job is complete: it takes no
- * turn; nor does a claim of a job it finds rendering. See `dispatch.ts`.
+ * its completion and what follows it) is kept by the hot path itself: a job's first claim
+ * and a completion that frame-dependent jobs wait on take turns on the job (`FOR NO KEY
+ * UPDATE`) and read the counters after their turn; a completion without a claim of the same
+ * job settles the job right after its COMMIT under `FOR UPDATE`; the other calls move no
+ * state. See the top of `dispatch.ts`.
  *
  * Readers add the deltas (`addCountDeltas`): the job list and detail, `fetchJobRow`.
  * The job row's `n_queued` is never below the true count (deltas only lower it), so the
