@@ -101,7 +101,8 @@ export async function waitSampler(
           `select a.wait_event || ': ' || left(regexp_replace(a.query, '\\s+', ' ', 'g'), 60)
              || ' ← ' || coalesce((select b.state || ', last ran '
                || left(regexp_replace(b.query, '\\s+', ' ', 'g'), 40)
-               from pg_stat_activity as b where b.pid = (pg_blocking_pids(a.pid))[1]), '?')
+               from pg_stat_activity as b where b.pid = (pg_blocking_pids(a.pid))[1]
+               limit 1), '?')
              as what, count(*) as n
            from pg_stat_activity as a where a.datname = current_database()
              and a.state = 'active' and a.wait_event_type = 'Lock'
